@@ -1,0 +1,1 @@
+//! dbrouterd library.

@@ -1,0 +1,1 @@
+//! proxyd library.

@@ -1,0 +1,1 @@
+//! Scenario helpers for the end-to-end tests.
