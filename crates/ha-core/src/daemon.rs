@@ -184,15 +184,9 @@ async fn run<S: Service>(
     ]);
     info!(version = env!("CARGO_PKG_VERSION"), "{} started", S::NAME);
 
-    loop {
-        match signals.next().await {
-            Signal::Reload => {
-                let outcome = handler.reload().await;
-                if let Err(e) = outcome {
-                    warn!(error = %e.message, "reload refused; the running configuration stays");
-                }
-            }
-            Signal::Stop => break,
+    while let Signal::Reload = signals.next().await {
+        if let Err(e) = handler.reload().await {
+            warn!(error = %e.message, "reload refused; the running configuration stays");
         }
     }
     info!(timeout = ?stop_timeout, "stopping gracefully");

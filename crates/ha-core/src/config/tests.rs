@@ -34,9 +34,22 @@ struct Server {
 
 impl Validate for Sample {
     fn validate(&self, problems: &mut Problems) {
+        self.control.validate("control", problems);
         self.log.validate("log", problems);
         for (name, pool) in &self.pools {
+            if pool.interval.is_some_and(|d| d.get().is_zero()) {
+                problems.at(
+                    format!("pools.{name}.interval"),
+                    "interval must not be zero",
+                );
+            }
             for (i, s) in pool.servers.iter().enumerate() {
+                if s.address.is_empty() {
+                    problems.at(
+                        format!("pools.{name}.servers[{i}].address"),
+                        "address must not be empty",
+                    );
+                }
                 if s.weight == Some(0) {
                     problems.at(
                         format!("pools.{name}.servers[{i}].weight"),

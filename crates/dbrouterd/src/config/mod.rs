@@ -1,0 +1,250 @@
+//! dbrouterd's configuration: the shape of `shared/config/dbrouterd.yaml` (listeners, users,
+//! backends, monitor, pools, failover), parsed by ha-core's loader and checked by [`Validate`].
+
+mod validate;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+use ha_core::config::{ControlConfig, Duration, LogConfig, MetricsConfig, Workers};
+use serde::Deserialize;
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub workers: Workers,
+    #[serde(default)]
+    pub control: ControlConfig,
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+    #[serde(default)]
+    pub log: LogConfig,
+    #[serde(default)]
+    pub listeners: Vec<Listener>,
+    #[serde(default)]
+    pub users: Vec<User>,
+    #[serde(default)]
+    pub backends: Vec<Backend>,
+    pub monitor: Monitor,
+    #[serde(default)]
+    pub pools: BTreeMap<String, Pool>,
+    #[serde(default)]
+    pub failover: Failover,
+}
+
+/// A password kept out of logs and `Debug` output.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"<secret>\"")
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Listener {
+    pub name: String,
+    /// `IP:PORT`.
+    pub listen: String,
+    pub pool: String,
+}
+
+/// A database user: the same name and password as on the servers.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct User {
+    pub name: String,
+    #[serde(default)]
+    pub password: Option<Secret>,
+    /// `*` + 40 hex digits, the `mysql_native_password` hash (clients can log in; dbrouterd can
+    /// reach backends as this user only when it knows the password itself).
+    #[serde(default)]
+    pub password_hash: Option<Secret>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// The primary: takes writes while writable.
+    Writer,
+    /// The second master, kept read_only until a failover.
+    Standby,
+    Replica,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Backend {
+    pub name: String,
+    /// `host:port`.
+    pub address: String,
+    pub role: Role,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Monitor {
+    pub user: String,
+    #[serde(default)]
+    pub password: Option<Secret>,
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    #[serde(default = "half_second")]
+    pub interval: Duration,
+    #[serde(default = "one_second")]
+    pub timeout: Duration,
+    #[serde(default = "two")]
+    pub rise: u32,
+    #[serde(default = "three")]
+    pub fall: u32,
+    #[serde(default = "five_seconds")]
+    pub max_replication_lag: Duration,
+}
+
+fn half_second() -> Duration {
+    Duration::from_millis(500)
+}
+fn one_second() -> Duration {
+    Duration::from_secs(1)
+}
+fn two_seconds() -> Duration {
+    Duration::from_secs(2)
+}
+fn five_seconds() -> Duration {
+    Duration::from_secs(5)
+}
+fn two() -> u32 {
+    2
+}
+fn three() -> u32 {
+    3
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Balance {
+    RoundRobin,
+    #[default]
+    LeastConn,
+    RandomTwo,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum NoReader {
+    #[default]
+    Writer,
+    Error,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Writes {
+    #[default]
+    Allow,
+    /// Never reaches a writer: writes get an error.
+    Refuse,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadYourWrites {
+    #[default]
+    Off,
+    /// Wait on the replica for the GTID of the session's last write.
+    Causal,
+    /// Read from the writer for `window` after a write.
+    WriterWindow,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadYourWritesConfig {
+    #[serde(default)]
+    pub mode: ReadYourWrites,
+    #[serde(default)]
+    pub timeout: Option<Duration>,
+    #[serde(default)]
+    pub window: Option<Duration>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionPool {
+    #[serde(default = "max_per_backend")]
+    pub max_per_backend: usize,
+    #[serde(default)]
+    pub min_idle: usize,
+    #[serde(default = "sixty_seconds")]
+    pub idle_timeout: Duration,
+    #[serde(default = "two_seconds")]
+    pub checkout_timeout: Duration,
+}
+
+fn max_per_backend() -> usize {
+    200
+}
+fn sixty_seconds() -> Duration {
+    Duration::from_secs(60)
+}
+
+impl Default for ConnectionPool {
+    fn default() -> Self {
+        ConnectionPool {
+            max_per_backend: max_per_backend(),
+            min_idle: 0,
+            idle_timeout: sixty_seconds(),
+            checkout_timeout: two_seconds(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pool {
+    /// In order of preference: the first healthy writable one takes writes.
+    #[serde(default)]
+    pub writers: Vec<String>,
+    #[serde(default)]
+    pub readers: Vec<String>,
+    #[serde(default)]
+    pub balance: Balance,
+    #[serde(default)]
+    pub reads_when_no_reader: NoReader,
+    #[serde(default)]
+    pub read_your_writes: ReadYourWritesConfig,
+    #[serde(default)]
+    pub connection_pool: ConnectionPool,
+    #[serde(default)]
+    pub writes: Writes,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Failover {
+    #[serde(default)]
+    pub auto: bool,
+    #[serde(default = "three")]
+    pub confirm_checks: u32,
+    #[serde(default = "yes")]
+    pub fence_old_writer: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for Failover {
+    fn default() -> Self {
+        Failover {
+            auto: false,
+            confirm_checks: three(),
+            fence_old_writer: true,
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! Semantic checks of dbrouterd's configuration, reported all at once.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+
+use ha_core::config::{Problems, Validate};
+
+use super::{Config, ReadYourWrites, Writes};
+
+impl Validate for Config {
+    fn validate(&self, p: &mut Problems) {
+        self.control.validate("control", p);
+        self.log.validate("log", p);
+        let mut listener_names = HashSet::new();
+        for (i, l) in self.listeners.iter().enumerate() {
+            if !listener_names.insert(l.name.as_str()) {
+                p.at(
+                    format!("listeners[{i}].name"),
+                    format!("listener name {:?} is used twice", l.name),
+                );
+            }
+            if l.listen.parse::<SocketAddr>().is_err() {
+                p.at(
+                    format!("listeners[{i}].listen"),
+                    format!("invalid listen address {:?}: expected IP:PORT", l.listen),
+                );
+            }
+            if !self.pools.contains_key(&l.pool) {
+                p.at(
+                    format!("listeners[{i}].pool"),
+                    format!("no pool named {:?}", l.pool),
+                );
+            }
+        }
+        let mut users = HashSet::new();
+        for (i, u) in self.users.iter().enumerate() {
+            if !users.insert(u.name.as_str()) {
+                p.at(
+                    format!("users[{i}].name"),
+                    format!("user {:?} is listed twice", u.name),
+                );
+            }
+            match (&u.password, &u.password_hash) {
+                (Some(_), Some(_)) => p.at(
+                    format!("users[{i}]"),
+                    "give either password or password_hash, not both",
+                ),
+                (None, None) => p.at(
+                    format!("users[{i}]"),
+                    "a user needs a password or a password_hash",
+                ),
+                (None, Some(h)) if !is_native_hash(&h.0) => p.at(
+                    format!("users[{i}].password_hash"),
+                    "expected a mysql_native_password hash: * followed by 40 hex digits",
+                ),
+                _ => {}
+            }
+        }
+        let mut backends = HashSet::new();
+        for (i, b) in self.backends.iter().enumerate() {
+            if !backends.insert(b.name.as_str()) {
+                p.at(
+                    format!("backends[{i}].name"),
+                    format!("backend {:?} is listed twice", b.name),
+                );
+            }
+            let host_port = b
+                .address
+                .rsplit_once(':')
+                .is_some_and(|(h, port)| !h.is_empty() && port.parse::<u16>().is_ok());
+            if !host_port {
+                p.at(
+                    format!("backends[{i}].address"),
+                    format!("invalid address {:?}: expected HOST:PORT", b.address),
+                );
+            }
+        }
+        if self.monitor.password.is_none() && self.monitor.password_file.is_none() {
+            p.at("monitor", "the monitor needs password or password_file");
+        }
+        if self.monitor.rise == 0 || self.monitor.fall == 0 {
+            p.at("monitor", "rise and fall must be at least 1");
+        }
+        for (name, pool) in &self.pools {
+            let at = format!("pools.{name}");
+            for (kind, list) in [("writers", &pool.writers), ("readers", &pool.readers)] {
+                for (k, b) in list.iter().enumerate() {
+                    if !backends.contains(b.as_str()) {
+                        p.at(
+                            format!("{at}.{kind}[{k}]"),
+                            format!("no backend named {b:?}"),
+                        );
+                    }
+                }
+            }
+            if pool.writes == Writes::Refuse && !pool.writers.is_empty() {
+                p.at(
+                    format!("{at}.writers"),
+                    "a pool with writes: refuse must not list writers",
+                );
+            }
+            if pool.writers.is_empty() && pool.readers.is_empty() {
+                p.at(&at, "a pool needs writers or readers");
+            }
+            if pool.read_your_writes.mode == ReadYourWrites::WriterWindow
+                && pool.read_your_writes.window.is_none()
+            {
+                p.at(
+                    format!("{at}.read_your_writes.window"),
+                    "mode writer_window needs a window, e.g. 2s",
+                );
+            }
+            if pool.connection_pool.max_per_backend == 0 {
+                p.at(
+                    format!("{at}.connection_pool.max_per_backend"),
+                    "must be at least 1",
+                );
+            }
+            if pool.connection_pool.min_idle > pool.connection_pool.max_per_backend {
+                p.at(
+                    format!("{at}.connection_pool.min_idle"),
+                    "must not exceed max_per_backend",
+                );
+            }
+        }
+    }
+}
+
+fn is_native_hash(h: &str) -> bool {
+    h.len() == 41 && h.starts_with('*') && h[1..].chars().all(|c| c.is_ascii_hexdigit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_agreed_example_is_valid() {
+        let text = include_str!("../../../../deploy/examples/dbrouterd.yaml");
+        ha_core::config::parse::<Config>(std::path::Path::new("dbrouterd.yaml"), text)
+            .expect("example valid");
+    }
+
+    #[test]
+    fn secrets_stay_out_of_debug_output() {
+        let text = include_str!("../../../../deploy/examples/dbrouterd.yaml");
+        let c = ha_core::config::parse::<Config>(std::path::Path::new("dbrouterd.yaml"), text)
+            .expect("valid");
+        let dump = format!("{c:?}");
+        assert!(!dump.contains("apppw"), "password leaked into Debug output");
+    }
+}
