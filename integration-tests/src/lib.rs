@@ -6,6 +6,7 @@
 
 pub mod daemon;
 pub mod mariadb;
+pub mod netns;
 pub mod wait;
 
 use std::path::PathBuf;
