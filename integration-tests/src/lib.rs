@@ -4,6 +4,7 @@
 //!
 //! Every test owns its temporary directory, sockets and ports, so tests run in parallel.
 
+pub mod backend;
 pub mod daemon;
 pub mod mariadb;
 pub mod netns;

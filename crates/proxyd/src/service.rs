@@ -1,21 +1,142 @@
-//! proxyd as a daemon: the running configuration behind an atomically swapped pointer, the
-//! control commands, and stop.
+//! proxyd as a daemon: builds the data path from the configuration, binds the listeners,
+//! starts the accept loops and the active health checks, answers `health` and `status`,
+//! rebuilds on reload and stops accepting on stop.
 //!
-//! The data path (listeners, pools, health checks) is not built yet: this daemon validates
-//! and holds its configuration and serves the control channel and metrics.
+//! Reload builds a complete new [`Snapshot`] first (a file that cannot be built, e.g. a
+//! missing certificate, is refused whole and the running one stays), binds any new listen
+//! addresses, then swaps the snapshot in one store: new connections use the new
+//! configuration, open ones finish on the old. Listeners whose socket settings did not change
+//! keep their socket. Health state starts afresh with the new pools.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use ha_core::control::BoxFuture;
 use ha_core::daemon::{BoxError, Common, Context, Service};
 use serde_json::{json, Value};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::info;
 
-use crate::config::Config;
+use crate::config::{Config, Listener};
+use crate::listener::{self, AcceptLoop};
+use crate::metrics::ProxyMetrics;
+use crate::snapshot::Snapshot;
+
+/// A listener's accept loop as it runs.
+struct Running {
+    config: Listener,
+    bound: SocketAddr,
+    stop: CancellationToken,
+}
+
+impl Running {
+    /// Whether `new` can keep this socket (same address and socket settings).
+    fn same_socket(&self, new: &Listener) -> bool {
+        self.config.listen == new.listen
+            && self.config.backlog == new.backlog
+            && self.config.max_connections == new.max_connections
+            && self.config.reuse_port == new.reuse_port
+    }
+}
 
 pub struct Proxyd {
-    config: ArcSwap<Config>,
+    snapshot: Arc<ArcSwap<Snapshot>>,
+    metrics: ProxyMetrics,
+    listeners: Mutex<BTreeMap<String, Running>>,
+    health_stop: Mutex<CancellationToken>,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl Proxyd {
+    fn lock_listeners(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Running>> {
+        self.listeners
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn start_loop(&self, config: &Listener, socket: TcpListener) -> Running {
+        let bound = socket
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+        info!(listener = %config.name, listen = %bound, protocol = ?config.protocol, "listening");
+        let stop = self.shutdown.child_token();
+        let accept = AcceptLoop {
+            name: config.name.clone(),
+            socket,
+            max_connections: config.max_connections,
+            snapshot: Arc::clone(&self.snapshot),
+            metrics: self.metrics.clone(),
+            stop: stop.clone(),
+            tasks: self.tasks.clone(),
+        };
+        tokio::spawn(accept.run());
+        Running {
+            config: config.clone(),
+            bound,
+            stop,
+        }
+    }
+
+    fn start_health_checks(&self, snapshot: &Snapshot) {
+        let stop = self.shutdown.child_token();
+        for pool in snapshot.pools.values() {
+            crate::health::active::spawn(pool, &self.metrics, &stop);
+        }
+        let old = std::mem::replace(
+            &mut *self
+                .health_stop
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+            stop,
+        );
+        old.cancel();
+    }
+
+    fn apply(&self, config: &Config) -> Result<Value, String> {
+        let snapshot = Snapshot::build(config).map_err(|e| e.to_string())?;
+        let mut listeners = self.lock_listeners();
+        // Bind every new socket before changing anything, so a failure leaves all as it was.
+        let mut fresh = Vec::new();
+        for l in &config.listeners {
+            let keep = listeners.get(&l.name).is_some_and(|r| r.same_socket(l));
+            if !keep {
+                fresh.push((l.clone(), listener::bind(l).map_err(|e| e.to_string())?));
+            }
+        }
+        self.snapshot.store(Arc::new(snapshot));
+        let wanted: Vec<&str> = config.listeners.iter().map(|l| l.name.as_str()).collect();
+        let mut stopped = Vec::new();
+        listeners.retain(|name, running| {
+            let replaced = fresh.iter().any(|(l, _)| &l.name == name);
+            if replaced || !wanted.contains(&name.as_str()) {
+                running.stop.cancel();
+                stopped.push(name.clone());
+                false
+            } else {
+                true
+            }
+        });
+        let mut started = Vec::new();
+        for (l, socket) in fresh {
+            started.push(l.name.clone());
+            let running = self.start_loop(&l, socket);
+            listeners.insert(l.name.clone(), running);
+        }
+        drop(listeners);
+        self.start_health_checks(&self.snapshot.load());
+        Ok(json!({
+            "listeners": config.listeners.len(),
+            "pools": config.pools.len(),
+            "listeners_started": started,
+            "listeners_stopped": stopped,
+        }))
+    }
 }
 
 impl Service for Proxyd {
@@ -31,48 +152,61 @@ impl Service for Proxyd {
         }
     }
 
-    fn start(config: Config, _ctx: Context) -> BoxFuture<'static, Result<Arc<Self>, BoxError>> {
+    fn start(config: Config, ctx: Context) -> BoxFuture<'static, Result<Arc<Self>, BoxError>> {
         Box::pin(async move {
-            Ok(Arc::new(Proxyd {
-                config: ArcSwap::from_pointee(config),
-            }))
+            let metrics = ProxyMetrics::register(ctx.metrics.registry())?;
+            let snapshot = Snapshot::build(&config)?;
+            let proxyd = Arc::new(Proxyd {
+                snapshot: Arc::new(ArcSwap::from_pointee(snapshot)),
+                metrics,
+                listeners: Mutex::new(BTreeMap::new()),
+                health_stop: Mutex::new(CancellationToken::new()),
+                shutdown: ctx.shutdown.child_token(),
+                tasks: TaskTracker::new(),
+            });
+            proxyd.apply(&config)?;
+            Ok(proxyd)
         })
     }
 
     fn reload(&self, config: Config) -> BoxFuture<'_, Result<Value, String>> {
-        let changes = json!({
-            "listeners": config.listeners.len(),
-            "pools": config.pools.len(),
-        });
-        self.config.store(Arc::new(config));
-        Box::pin(async move { Ok(changes) })
+        let result = self.apply(&config);
+        Box::pin(async move { result })
     }
 
     fn health(&self) -> Value {
-        json!({ "ready": true })
-    }
-
-    fn status(&self) -> Value {
-        let c = self.config.load();
-        let pools: Value = c
-            .pools
-            .iter()
-            .map(|(name, p)| {
-                (
-                    name.clone(),
-                    json!({ "servers": p.servers.iter().map(|s| &s.address).collect::<Vec<_>>() }),
-                )
-            })
-            .collect::<serde_json::Map<_, _>>()
-            .into();
+        let listeners = self.lock_listeners();
+        let expected = self.snapshot.load().listeners.len();
+        let ready = listeners.len() == expected;
         json!({
-            "summary": format!("{} listeners, {} pools configured; data path not implemented yet", c.listeners.len(), c.pools.len()),
-            "listeners": c.listeners.iter().map(|l| json!({"name": l.name, "listen": l.listen})).collect::<Vec<_>>(),
-            "pools": pools,
+            "ready": ready,
+            "reason": if ready { format!("{expected} listener(s) bound") } else { format!("{} of {expected} listener(s) bound", listeners.len()) },
         })
     }
 
-    fn stop(&self, _deadline: Instant) -> BoxFuture<'_, ()> {
-        Box::pin(async {})
+    fn status(&self) -> Value {
+        let bound: Vec<(String, String)> = self
+            .lock_listeners()
+            .iter()
+            .map(|(name, r)| (name.clone(), r.bound.to_string()))
+            .collect();
+        crate::status::status(&self.snapshot.load(), &bound)
+    }
+
+    fn stop(&self, deadline: Instant) -> BoxFuture<'_, ()> {
+        for running in self.lock_listeners().values() {
+            running.stop.cancel();
+        }
+        self.health_stop
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .cancel();
+        self.tasks.close();
+        Box::pin(async move {
+            let wait = deadline.saturating_duration_since(Instant::now());
+            if tokio::time::timeout(wait, self.tasks.wait()).await.is_err() {
+                info!("stop timeout reached with connections still open; closing them");
+            }
+        })
     }
 }

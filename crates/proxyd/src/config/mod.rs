@@ -3,7 +3,7 @@
 //! algorithm parameters).
 
 mod pool;
-mod validate;
+pub mod validate;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -95,9 +95,17 @@ pub struct Listener {
     /// Accept a PROXY protocol header from these load balancers in front (addresses or CIDRs).
     #[serde(default)]
     pub accept_proxy_from: Vec<String>,
-    /// Idle timeout of a client connection (HTTP keep-alive, TCP session).
+    /// Idle timeout of a client connection (HTTP keep-alive, TCP session; default 300s).
     #[serde(default)]
     pub idle_timeout: Option<Duration>,
+    /// Time a client has to send a request's whole header section (slowloris; default 10s);
+    /// also bounds the TLS handshake and the PROXY header.
+    #[serde(default)]
+    pub header_timeout: Option<Duration>,
+    /// `SO_REUSEPORT`: a reload or a second proxyd (binary upgrade) can bind the same address
+    /// while the old socket still accepts.
+    #[serde(default = "yes")]
+    pub reuse_port: bool,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -22,7 +22,7 @@ impl Validate for Config {
                 );
             }
             match l.listen.parse::<SocketAddr>() {
-                Ok(addr) if !addresses.insert(addr) => p.at(
+                Ok(addr) if addr.port() != 0 && !addresses.insert(addr) => p.at(
                     format!("{at}.listen"),
                     format!("{addr} is already used by another listener"),
                 ),
@@ -79,6 +79,11 @@ impl Validate for Config {
                     );
                 }
             }
+            for (t, trusted) in l.accept_proxy_from.iter().enumerate() {
+                if let Err(e) = trusted.parse::<crate::listener::trusted::Cidr>() {
+                    p.at(format!("{at}.accept_proxy_from[{t}]"), e.to_string());
+                }
+            }
             if l.max_connections == Some(0) {
                 p.at(format!("{at}.max_connections"), "must be at least 1");
             }
@@ -128,6 +133,8 @@ fn validate_pool(at: &str, pool: &Pool, p: &mut Problems) {
                 format!("{at}.hash_key"),
                 "hash_key needs at least one variable such as $request_uri",
             );
+        } else if let Err(e) = crate::pool::hash_key::HashKey::parse(key) {
+            p.at(format!("{at}.hash_key"), e.to_string());
         }
     }
     if let Some(h) = &pool.active_health {

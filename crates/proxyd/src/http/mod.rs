@@ -1,0 +1,90 @@
+//! The HTTP (L7) side: serving client connections (HTTP/1.1 with keep-alive and HTTP/2,
+//! plain or over TLS) and relaying their requests.
+//!
+//! [`serve`] runs hyper's server on one accepted connection with the listener's limits: a
+//! header read timeout against slowloris, a cap on the header section (431 beyond it), and
+//! hyper's own 400 for malformed requests; each such case is logged and counted. Requests go
+//! to [`proxy::handle`]. The pieces: [`route`] (Host and path to a pool), [`headers`]
+//! (hop-by-hop, forwarded), [`body`] (streaming, replayable request bodies), [`upgrade`]
+//! (WebSocket pass-through), [`errors`] (proxyd's own answers).
+
+pub mod body;
+pub mod errors;
+pub mod headers;
+pub mod proxy;
+pub mod route;
+pub mod upgrade;
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tracing::{debug, info};
+
+pub use proxy::Connection;
+
+/// Largest header section accepted from a client; beyond it the answer is 431.
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+
+/// hyper's server configured for one listener.
+pub fn server_builder(header_timeout: Duration) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .max_buf_size(MAX_HEADER_BYTES)
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(MAX_HEADER_BYTES as u32);
+    builder
+}
+
+/// Serves one client connection until it closes.
+pub async fn serve<IO>(io: IO, conn: Arc<Connection>, builder: &auto::Builder<TokioExecutor>)
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let for_service = Arc::clone(&conn);
+    let service = service_fn(move |req| {
+        let conn = Arc::clone(&for_service);
+        async move { Ok::<_, Infallible>(proxy::handle(req, &conn).await) }
+    });
+    let result = builder
+        .serve_connection_with_upgrades(TokioIo::new(io), service)
+        .await;
+    if let Err(e) = result {
+        let kind = classify(&*e);
+        conn.metrics
+            .client_errors
+            .with_label_values(&[&conn.listener, kind])
+            .inc();
+        if kind == "io" {
+            debug!(client = %conn.client, error = %e, "client connection ended with an error");
+        } else {
+            info!(client = %conn.client, listener = %conn.listener, kind, error = %e, "bad input from client");
+        }
+    }
+}
+
+/// The metrics label of a connection error.
+fn classify(e: &(dyn std::error::Error + Send + Sync + 'static)) -> &'static str {
+    let Some(hyper_error) = e.downcast_ref::<hyper::Error>() else {
+        return "io";
+    };
+    if hyper_error.is_parse_too_large() {
+        "header_too_large"
+    } else if hyper_error.is_parse() || hyper_error.is_parse_status() {
+        "bad_request"
+    } else if hyper_error.is_timeout() {
+        "header_timeout"
+    } else {
+        "io"
+    }
+}

@@ -1,0 +1,147 @@
+//! One accepted connection: read a PROXY header if the peer is a trusted load balancer,
+//! terminate TLS if the listener has certificates, then serve HTTP or relay TCP.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+use tracing::{debug, info, Instrument};
+
+use crate::metrics::ProxyMetrics;
+use crate::proxy_protocol::{decode, Decoded};
+use crate::snapshot::ListenerRuntime;
+
+/// Serves one client connection to its end.
+pub async fn handle(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    local: Option<SocketAddr>,
+    listener: Arc<ListenerRuntime>,
+    metrics: ProxyMetrics,
+) {
+    let _ = stream.set_nodelay(true);
+    let span = tracing::debug_span!("conn", listener = %listener.name, client = %peer);
+    async move {
+        metrics
+            .connections
+            .with_label_values(&[&listener.name])
+            .inc();
+        let open = metrics
+            .open_connections
+            .with_label_values(&[&listener.name]);
+        open.inc();
+        let mut client = peer;
+        if super::trusted::is_trusted(&listener.trusted, peer.ip()) {
+            match read_proxy_header(&mut stream, listener.header_timeout).await {
+                Ok(Some(real)) => client = real,
+                Ok(None) => {}
+                Err(why) => {
+                    metrics
+                        .client_errors
+                        .with_label_values(&[&listener.name, "proxy_header"])
+                        .inc();
+                    info!(client = %peer, reason = %why, "invalid PROXY header, closing");
+                    open.dec();
+                    return;
+                }
+            }
+        }
+        let local = local.unwrap_or(peer);
+        match &listener.kind {
+            crate::snapshot::ListenerKind::Tcp(pool) => {
+                let session = crate::tcp::Session {
+                    listener: listener.name.clone(),
+                    client,
+                    local,
+                    idle_timeout: listener.idle_timeout,
+                    metrics: metrics.clone(),
+                };
+                crate::tcp::serve(stream, Arc::clone(pool), session).await;
+            }
+            crate::snapshot::ListenerKind::Http {
+                routes,
+                server,
+                tls,
+            } => {
+                let conn = Arc::new(crate::http::Connection {
+                    listener: listener.name.clone(),
+                    client,
+                    proto: if tls.is_some() { "https" } else { "http" },
+                    routes: Arc::clone(routes),
+                    metrics: metrics.clone(),
+                });
+                match tls {
+                    Some(acceptor) => {
+                        let handshake =
+                            tokio::time::timeout(listener.header_timeout, acceptor.accept(stream))
+                                .await;
+                        match handshake {
+                            Ok(Ok(tls_stream)) => {
+                                crate::http::serve(tls_stream, conn, server).await
+                            }
+                            Ok(Err(e)) => {
+                                metrics
+                                    .client_errors
+                                    .with_label_values(&[&listener.name, "tls_handshake"])
+                                    .inc();
+                                info!(client = %client, error = %e, "TLS handshake failed");
+                            }
+                            Err(_) => {
+                                metrics
+                                    .client_errors
+                                    .with_label_values(&[&listener.name, "tls_handshake"])
+                                    .inc();
+                                info!(client = %client, "TLS handshake timed out");
+                            }
+                        }
+                    }
+                    None => crate::http::serve(stream, conn, server).await,
+                }
+            }
+        }
+        open.dec();
+        debug!("connection closed");
+    }
+    .instrument(span)
+    .await;
+}
+
+/// Reads exactly the PROXY header (v1 or v2) and returns the client it names.
+async fn read_proxy_header(
+    stream: &mut TcpStream,
+    timeout: Duration,
+) -> Result<Option<SocketAddr>, String> {
+    let read = async {
+        // 15 bytes is the shortest header ("PROXY UNKNOWN\r\n"), so this never reads past one.
+        let mut buf = vec![0u8; 15];
+        stream
+            .read_exact(&mut buf)
+            .await
+            .map_err(|e| e.to_string())?;
+        loop {
+            match decode(&buf).map_err(|e| e.to_string())? {
+                Decoded::Header { addresses, .. } => return Ok(addresses.map(|a| a.source)),
+                Decoded::Incomplete => {
+                    // v2: the length is known once 16 bytes are in; v1: one byte at a time to CRLF.
+                    let want = if buf.len() >= 16 && buf.starts_with(b"\r\n\r\n") {
+                        (16 + usize::from(u16::from_be_bytes([buf[14], buf[15]])))
+                            .saturating_sub(buf.len())
+                    } else {
+                        1
+                    };
+                    let start = buf.len();
+                    buf.resize(start + want.max(1), 0);
+                    stream
+                        .read_exact(&mut buf[start..])
+                        .await
+                        .map_err(|e| e.to_string())?;
+                }
+            }
+        }
+    };
+    tokio::time::timeout(timeout, read)
+        .await
+        .map_err(|_| "timed out reading the PROXY header".to_owned())?
+}

@@ -1,0 +1,129 @@
+//! Listening sockets and their accept loops.
+//!
+//! [`bind`] opens a listener's socket with `SO_REUSEADDR`, `SO_REUSEPORT` (so a reload or a
+//! new proxyd can bind the same address before the old socket closes) and the configured
+//! backlog. [`AcceptLoop::run`] accepts while the listener's `max_connections` allows,
+//! fetches the running configuration for every new connection (so after a reload new
+//! connections use the new one while open ones keep theirs), and hands the connection to
+//! [`connection::handle`]. The pieces: [`connection`] (PROXY header, TLS, HTTP or TCP) and
+//! [`trusted`] (who may send a PROXY header).
+
+pub mod connection;
+pub mod trusted;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{error, info};
+
+use crate::config::Listener;
+use crate::metrics::ProxyMetrics;
+use crate::snapshot::Snapshot;
+
+/// Default `listen()` backlog, as nginx's on Linux.
+pub const DEFAULT_BACKLOG: u32 = 511;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ListenError {
+    #[error("listener {listener}: invalid listen address {address:?}")]
+    Address { listener: String, address: String },
+    #[error("listener {listener}: cannot listen on {address}: {source}")]
+    Bind {
+        listener: String,
+        address: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// Opens the socket of `listener`.
+pub fn bind(listener: &Listener) -> Result<TcpListener, ListenError> {
+    let address: SocketAddr = listener.listen.parse().map_err(|_| ListenError::Address {
+        listener: listener.name.clone(),
+        address: listener.listen.clone(),
+    })?;
+    let fail = |source| ListenError::Bind {
+        listener: listener.name.clone(),
+        address,
+        source,
+    };
+    let socket = Socket::new(
+        Domain::for_address(address),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )
+    .map_err(fail)?;
+    socket.set_reuse_address(true).map_err(fail)?;
+    if listener.reuse_port {
+        socket.set_reuse_port(true).map_err(fail)?;
+    }
+    socket.set_nonblocking(true).map_err(fail)?;
+    socket.set_tcp_nodelay(true).map_err(fail)?;
+    socket.bind(&address.into()).map_err(fail)?;
+    let backlog = listener.backlog.unwrap_or(DEFAULT_BACKLOG);
+    socket
+        .listen(backlog.min(i32::MAX as u32) as i32)
+        .map_err(fail)?;
+    TcpListener::from_std(socket.into()).map_err(fail)
+}
+
+/// One listener's accept loop.
+pub struct AcceptLoop {
+    pub name: String,
+    pub socket: TcpListener,
+    pub max_connections: Option<usize>,
+    pub snapshot: Arc<ArcSwap<Snapshot>>,
+    pub metrics: ProxyMetrics,
+    /// Cancelled to stop accepting (reload removed the listener, or the daemon stops).
+    pub stop: CancellationToken,
+    /// Connection tasks, waited for on a graceful stop.
+    pub tasks: TaskTracker,
+}
+
+impl AcceptLoop {
+    pub async fn run(self) {
+        let limit = self.max_connections.map(|n| Arc::new(Semaphore::new(n)));
+        let local = self.socket.local_addr().ok();
+        loop {
+            let permit = match &limit {
+                Some(limit) => tokio::select! {
+                    () = self.stop.cancelled() => break,
+                    permit = Arc::clone(limit).acquire_owned() => match permit {
+                        Ok(p) => Some(p),
+                        Err(_) => break,
+                    },
+                },
+                None => None,
+            };
+            let (stream, peer) = tokio::select! {
+                () = self.stop.cancelled() => break,
+                accepted = self.socket.accept() => match accepted {
+                    Ok(pair) => pair,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off a little, go on.
+                        error!(listener = %self.name, error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+            };
+            let snapshot = self.snapshot.load_full();
+            let Some(runtime) = snapshot.listeners.get(&self.name).cloned() else {
+                continue;
+            };
+            let metrics = self.metrics.clone();
+            let local = stream.local_addr().ok().or(local);
+            self.tasks.spawn(async move {
+                connection::handle(stream, peer, local, runtime, metrics).await;
+                drop(permit);
+            });
+        }
+        info!(listener = %self.name, "stopped accepting");
+    }
+}

@@ -1,0 +1,344 @@
+//! One server of a pool: its address, weight and limits, the counters shown in status, and
+//! the health flags the balancer reads on every pick.
+//!
+//! The hot path reads atomics only: `is_available` checks the active-check flag, the passive
+//! "out until" instant and `max_conns`; `weight` applies slow start when a ramp is running.
+//! Health changes take the mutex around [`PassiveHealth`] and the active [`HealthTracker`].
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
+
+use ha_core::balance::Backend;
+use ha_core::health::{HealthTracker, Transition};
+use hyper::http::uri::Authority;
+
+use super::passive::PassiveHealth;
+
+/// Weights are scaled by this so slow start can ramp in small steps.
+const WEIGHT_SCALE: u32 = 16;
+
+/// Instants stored in atomics as nanoseconds since this process-wide origin (0 = none).
+fn origin() -> Instant {
+    static ORIGIN: OnceLock<Instant> = OnceLock::new();
+    *ORIGIN.get_or_init(|| Instant::now() - Duration::from_secs(1))
+}
+
+fn to_nanos(at: Instant) -> u64 {
+    at.saturating_duration_since(origin()).as_nanos() as u64
+}
+
+fn from_nanos(nanos: u64) -> Instant {
+    origin() + Duration::from_nanos(nanos)
+}
+
+/// How a server is configured (from `pools.<name>.servers[i]`).
+#[derive(Debug, Clone)]
+pub struct ServerSpec {
+    pub address: String,
+    pub weight: u32,
+    pub max_conns: Option<u32>,
+    pub backup: bool,
+}
+
+#[derive(Debug)]
+struct Health {
+    passive: PassiveHealth,
+    active: Option<HealthTracker>,
+    last_check_error: Option<String>,
+    last_failure: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct Server {
+    id: String,
+    authority: Option<Authority>,
+    weight: u32,
+    max_conns: Option<u32>,
+    backup: bool,
+    slow_start: Option<Duration>,
+    /// Whether passive health may take this server out (not in a pool of one).
+    passive_enabled: bool,
+    active_down: AtomicBool,
+    passive_down_until: AtomicU64,
+    ramp_start: AtomicU64,
+    in_flight: AtomicU64,
+    requests: AtomicU64,
+    failures: AtomicU64,
+    health: Mutex<Health>,
+}
+
+/// Counts a request or connection on a server while it lives.
+#[derive(Debug)]
+pub struct InFlight(Arc<Server>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl InFlight {
+    pub fn server(&self) -> &Arc<Server> {
+        &self.0
+    }
+}
+
+impl Server {
+    pub fn new(
+        spec: &ServerSpec,
+        passive: PassiveHealth,
+        passive_enabled: bool,
+        active: Option<HealthTracker>,
+        slow_start: Option<Duration>,
+    ) -> Self {
+        Self {
+            id: spec.address.clone(),
+            authority: spec.address.parse().ok(),
+            weight: spec.weight,
+            max_conns: spec.max_conns,
+            backup: spec.backup,
+            slow_start,
+            passive_enabled,
+            active_down: AtomicBool::new(false),
+            passive_down_until: AtomicU64::new(0),
+            ramp_start: AtomicU64::new(0),
+            in_flight: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+            health: Mutex::new(Health {
+                passive,
+                active,
+                last_check_error: None,
+                last_failure: None,
+            }),
+        }
+    }
+
+    /// `host:port` as configured.
+    pub fn address(&self) -> &str {
+        &self.id
+    }
+
+    /// The address as a URI authority (for HTTP requests).
+    pub fn authority(&self) -> Option<&Authority> {
+        self.authority.as_ref()
+    }
+
+    pub fn is_backup(&self) -> bool {
+        self.backup
+    }
+
+    /// Starts counting a request or connection on this server.
+    pub fn begin(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        InFlight(Arc::clone(self))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Health> {
+        self.health.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A failure seen on live traffic. Returns true when it took the server out.
+    pub fn record_failure(&self, now: Instant, why: &str) -> bool {
+        self.failures.fetch_add(1, Ordering::Relaxed);
+        let mut health = self.lock();
+        health.last_failure = Some(why.to_owned());
+        if !self.passive_enabled {
+            return false;
+        }
+        if health.passive.record_failure(now) {
+            if let Some(until) = health.passive.down_until(now) {
+                self.passive_down_until
+                    .store(to_nanos(until), Ordering::Relaxed);
+                // The ramp starts when the server comes back.
+                if self.slow_start.is_some() {
+                    self.ramp_start.store(to_nanos(until), Ordering::Relaxed);
+                }
+            }
+            return true;
+        }
+        false
+    }
+
+    /// One active check result; returns the transition it caused.
+    pub fn record_check(&self, now: Instant, result: Result<(), String>) -> Option<Transition> {
+        let mut health = self.lock();
+        let ok = result.is_ok();
+        health.last_check_error = result.err();
+        let transition = health.active.as_mut()?.record(ok);
+        match transition {
+            Some(Transition::WentDown) => self.active_down.store(true, Ordering::Relaxed),
+            Some(Transition::WentUp) => {
+                self.active_down.store(false, Ordering::Relaxed);
+                if self.slow_start.is_some() {
+                    self.ramp_start.store(to_nanos(now), Ordering::Relaxed);
+                }
+            }
+            None => {}
+        }
+        transition
+    }
+
+    fn passive_down(&self, now: Instant) -> bool {
+        let until = self.passive_down_until.load(Ordering::Relaxed);
+        until != 0 && now < from_nanos(until)
+    }
+
+    pub fn is_healthy(&self) -> bool {
+        !self.active_down.load(Ordering::Relaxed) && !self.passive_down(Instant::now())
+    }
+
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    pub fn failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
+    }
+
+    /// The state for status output: `up`, `down` or `full`, and why.
+    pub fn describe(&self) -> (&'static str, String) {
+        let now = Instant::now();
+        let health = self.lock();
+        if self.active_down.load(Ordering::Relaxed) {
+            let fall = health.active.as_ref().map_or(0, |t| t.fall());
+            let last = health.last_check_error.as_deref().unwrap_or("unknown");
+            return (
+                "down",
+                format!("active check failed {fall} time(s) in a row, last: {last}"),
+            );
+        }
+        if let Some(until) = health.passive.down_until(now) {
+            return (
+                "down",
+                format!(
+                    "{} failure(s) within {:?} (passive), last: {}; back in {:.1}s",
+                    health.passive.max_fails(),
+                    health.passive.fail_timeout(),
+                    health.last_failure.as_deref().unwrap_or("unknown"),
+                    until.saturating_duration_since(now).as_secs_f64()
+                ),
+            );
+        }
+        if self
+            .max_conns
+            .is_some_and(|max| self.in_flight() >= u64::from(max))
+        {
+            return ("full", "max_conns reached".to_owned());
+        }
+        let ramp = self.ramp_fraction(now);
+        if ramp < 1.0 {
+            return ("up", format!("slow start at {:.0}% weight", ramp * 100.0));
+        }
+        ("up", "healthy".to_owned())
+    }
+
+    fn ramp_fraction(&self, now: Instant) -> f64 {
+        let (Some(slow_start), start) = (self.slow_start, self.ramp_start.load(Ordering::Relaxed))
+        else {
+            return 1.0;
+        };
+        if start == 0 || slow_start.is_zero() {
+            return 1.0;
+        }
+        let elapsed = now.saturating_duration_since(from_nanos(start));
+        if elapsed >= slow_start {
+            self.ramp_start.store(0, Ordering::Relaxed);
+            return 1.0;
+        }
+        elapsed.as_secs_f64() / slow_start.as_secs_f64()
+    }
+}
+
+impl Backend for Server {
+    fn weight(&self) -> u32 {
+        let full = self.weight.saturating_mul(WEIGHT_SCALE);
+        if self.ramp_start.load(Ordering::Relaxed) == 0 {
+            return full;
+        }
+        let fraction = self.ramp_fraction(Instant::now());
+        ((f64::from(full) * fraction) as u32).max(1)
+    }
+
+    fn is_available(&self) -> bool {
+        if self.active_down.load(Ordering::Relaxed) {
+            return false;
+        }
+        if self.passive_down_until.load(Ordering::Relaxed) != 0 && self.passive_down(Instant::now())
+        {
+            return false;
+        }
+        self.max_conns
+            .is_none_or(|max| self.in_flight() < u64::from(max))
+    }
+
+    fn in_flight(&self) -> u64 {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ha_core::health::HealthState;
+
+    fn server(slow_start: Option<Duration>) -> Arc<Server> {
+        let spec = ServerSpec {
+            address: "127.0.0.1:8080".into(),
+            weight: 2,
+            max_conns: Some(2),
+            backup: false,
+        };
+        Arc::new(Server::new(
+            &spec,
+            PassiveHealth::new(1, Duration::from_secs(10)),
+            true,
+            Some(HealthTracker::new(1, 2, HealthState::Up).expect("tracker")),
+            slow_start,
+        ))
+    }
+
+    #[test]
+    fn max_conns_makes_a_server_unavailable_until_a_request_ends() {
+        let s = server(None);
+        let a = s.begin();
+        assert!(s.is_available());
+        let b = s.begin();
+        assert!(!s.is_available());
+        assert_eq!(s.describe().0, "full");
+        drop(a);
+        assert!(s.is_available());
+        drop(b);
+        assert_eq!(s.in_flight(), 0);
+        assert_eq!(s.requests(), 2);
+    }
+
+    #[test]
+    fn a_passive_failure_takes_it_out_and_active_checks_bring_it_back_with_slow_start() {
+        let s = server(Some(Duration::from_secs(100)));
+        assert!(s.record_failure(Instant::now(), "connection refused"));
+        assert!(!s.is_available());
+        assert_eq!(s.describe().0, "down");
+
+        let s = server(Some(Duration::from_secs(100)));
+        assert_eq!(s.record_check(Instant::now(), Err("refused".into())), None);
+        assert_eq!(
+            s.record_check(Instant::now(), Err("refused".into())),
+            Some(Transition::WentDown)
+        );
+        assert!(!s.is_available());
+        assert_eq!(
+            s.record_check(Instant::now(), Ok(())),
+            Some(Transition::WentUp)
+        );
+        assert!(s.is_available());
+        assert!(s.weight() < 2 * WEIGHT_SCALE, "ramping: {}", s.weight());
+        assert!(s.weight() >= 1);
+    }
+}
