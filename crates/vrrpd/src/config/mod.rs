@@ -3,6 +3,8 @@
 
 mod validate;
 
+pub use validate::parse_cidr;
+
 use std::net::IpAddr;
 use std::path::PathBuf;
 

@@ -72,10 +72,9 @@ fn a_higher_priority_router_joining_later_preempts() {
     assert_single_master(&lan, joiner);
     let seen = lan.became(joiner, State::Master, joined);
     assert_eq!(seen.map(|s| s.reason), Some(TransitionReason::Preempt));
-    assert_eq!(
-        seen.map(|s| s.at - joined),
-        Some(Duration::from_micros(321_875))
-    );
+    // It preempts on the first advertisement it hears, not after its master-down interval.
+    let at = seen.map(|s| s.at - joined).unwrap_or(Duration::MAX);
+    assert!(at <= Duration::from_millis(100) + LATENCY, "{at:?}");
 }
 
 #[test]

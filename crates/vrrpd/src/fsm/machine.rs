@@ -176,8 +176,13 @@ impl Fsm {
         let preempt = self.config.preempt || self.priority == 255;
         if preempt && advert.priority < self.priority && !self.maintenance {
             if self.config.preempt_delay.is_zero() {
-                // Discard: the master-down timer keeps running and we take over when it fires.
-                self.takeover = Takeover::Preempt;
+                // RFC 5798 §6.4.2 discards the advertisement and lets the master-down timer
+                // run out, which costs a whole Master_Down_Interval while a live master is
+                // asking to be replaced (e.g. its tracked service died and it does not know
+                // our priority, because backups are silent). With no preempt delay there is
+                // nothing to wait for: take over now; the old master steps down on our first
+                // advertisement.
+                self.become_master(now, TransitionReason::Preempt, out);
                 return;
             }
             if self.deadlines.preempt.is_none() {
@@ -243,7 +248,6 @@ impl Fsm {
         let reason = match self.takeover {
             Takeover::Silence => TransitionReason::MasterDownTimerExpired,
             Takeover::PriorityZero => TransitionReason::PriorityZeroHeard,
-            Takeover::Preempt => TransitionReason::Preempt,
         };
         self.become_master(now, reason, out);
     }

@@ -40,8 +40,6 @@ pub(crate) enum Takeover {
     Silence,
     /// The master sent priority 0; the timer was cut to Skew_Time.
     PriorityZero,
-    /// We outrank the master and discarded its advertisements (RFC 5798 §6.4.2).
-    Preempt,
 }
 
 /// The three deadlines the machine may have asked the shell to wake it at.

@@ -63,12 +63,12 @@ fn backup_learns_master_adver_interval_in_v3_only() {
 }
 
 #[test]
-fn backup_with_preempt_discards_a_lower_master_and_then_takes_over() {
+fn backup_with_preempt_takes_over_at_once_from_a_lower_master() {
+    // RFC 5798 would discard the advertisement and wait for the master-down timer; with no
+    // preempt delay vrrpd takes over on the spot (see `backup_heard`).
     let t0 = Instant::now();
     let mut fsm = backup(config(150), t0);
-    let deadline = t0 + fsm.master_down_interval();
-    assert_eq!(fsm.handle(t0 + INTERVAL, heard(100, 1)), vec![]);
-    let actions = fsm.handle(deadline, Input::MasterDownTimerFired);
+    let actions = fsm.handle(t0 + INTERVAL, heard(100, 1));
     assert_eq!(
         actions.first(),
         Some(&transition(
@@ -77,6 +77,9 @@ fn backup_with_preempt_discards_a_lower_master_and_then_takes_over() {
             TransitionReason::Preempt
         ))
     );
+    assert!(actions.contains(&Action::AddVips));
+    assert!(actions.contains(&Action::SendAdvert { priority: 150 }));
+    assert_eq!(fsm.state(), State::Master);
 }
 
 #[test]
@@ -105,7 +108,15 @@ fn owner_preempts_even_with_nopreempt() {
     fsm.handle(t0, Input::Startup);
     fsm.handle(t0, Input::Maintenance(false));
     assert_eq!(fsm.state(), State::Backup);
-    assert_eq!(fsm.handle(t0 + INTERVAL, heard(200, 1)), vec![]);
+    let actions = fsm.handle(t0 + INTERVAL, heard(200, 1));
+    assert_eq!(
+        actions.first(),
+        Some(&transition(
+            State::Backup,
+            State::Master,
+            TransitionReason::Preempt
+        ))
+    );
 }
 
 #[test]
