@@ -8,6 +8,7 @@ pub mod backend;
 pub mod daemon;
 pub mod mariadb;
 pub mod netns;
+pub mod vrrp;
 pub mod wait;
 
 use std::path::PathBuf;
