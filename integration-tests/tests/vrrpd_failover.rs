@@ -176,6 +176,7 @@ fn tracked_daemon_killed_on_the_master_moves_the_vip() {
 
     proxyd_a.kill();
     wait_for_holder(&p.lan, &hosts, VIP, "b", Duration::from_secs(10));
+    assert_eq!(b.state(), "master");
     client_reaches(&p, "b");
     let instance = a.instance();
     assert_eq!(instance["state"], "backup");

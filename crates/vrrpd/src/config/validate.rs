@@ -117,6 +117,9 @@ fn validate_instance(at: &str, inst: &Instance, p: &mut Problems) {
             "IPv4 and IPv6 addresses need separate instances",
         );
     }
+    for (k, problem) in vips_outside_the_interface(inst) {
+        p.at(format!("{at}.virtual_addresses[{k}]"), problem);
+    }
     if let Some(peers) = &inst.unicast_peers {
         if peers.is_empty() {
             p.at(
@@ -148,6 +151,70 @@ fn validate_instance(at: &str, inst: &Instance, p: &mut Problems) {
                 );
             }
         }
+    }
+}
+
+/// VIPs in no subnet of their interface: no neighbour would reach them there. Checked only
+/// when the interface exists on this host (a file is often checked elsewhere first) and is
+/// not a loopback (VIPs on `lo` are the direct-routing pattern, and have no subnet).
+fn vips_outside_the_interface(inst: &Instance) -> Vec<(usize, String)> {
+    use crate::addresses::netlink::Netlink;
+    let Ok(index) = Netlink::index(&inst.interface) else {
+        return Vec::new();
+    };
+    let Ok(mut netlink) = Netlink::open() else {
+        return Vec::new();
+    };
+    if netlink.link(index).map(|l| l.loopback).unwrap_or(true) {
+        return Vec::new();
+    }
+    let Ok(present) = netlink.addresses(index) else {
+        return Vec::new();
+    };
+    let subnets: Vec<(IpAddr, u8)> = present.iter().map(|a| (a.address, a.prefix)).collect();
+    inst.virtual_addresses
+        .iter()
+        .enumerate()
+        .filter_map(|(k, text)| {
+            let (vip, _) = parse_cidr(text)?;
+            let inside = subnets
+                .iter()
+                .any(|(net, prefix)| in_subnet(vip, *net, *prefix));
+            (!inside).then(|| {
+                let list: Vec<String> = subnets.iter().map(|(a, p)| format!("{a}/{p}")).collect();
+                (
+                    k,
+                    format!(
+                        "{vip} is in no subnet of {} (its addresses: {})",
+                        inst.interface,
+                        if list.is_empty() {
+                            "none".to_string()
+                        } else {
+                            list.join(", ")
+                        }
+                    ),
+                )
+            })
+        })
+        .collect()
+}
+
+/// Whether `ip` is inside `network/prefix` (same family).
+pub fn in_subnet(ip: IpAddr, network: IpAddr, prefix: u8) -> bool {
+    match (ip, network) {
+        (IpAddr::V4(a), IpAddr::V4(n)) => {
+            let mask = u32::MAX
+                .checked_shl(32 - u32::from(prefix.min(32)))
+                .unwrap_or(0);
+            u32::from(a) & mask == u32::from(n) & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(n)) => {
+            let mask = u128::MAX
+                .checked_shl(128 - u32::from(prefix.min(128)))
+                .unwrap_or(0);
+            u128::from(a) & mask == u128::from(n) & mask
+        }
+        _ => false,
     }
 }
 
@@ -192,6 +259,55 @@ mod tests {
             paths.contains(&"instances[0].virtual_addresses[0]".to_string()),
             "{paths:?}"
         );
+    }
+
+    #[test]
+    fn subnets() {
+        let ip = |t: &str| t.parse::<IpAddr>().unwrap_or(IpAddr::V4([0; 4].into()));
+        assert!(in_subnet(ip("198.18.0.100"), ip("198.18.0.1"), 24));
+        assert!(!in_subnet(ip("198.18.1.100"), ip("198.18.0.1"), 24));
+        assert!(in_subnet(ip("10.1.2.3"), ip("192.0.2.1"), 0));
+        assert!(in_subnet(ip("fd00::100"), ip("fd00::2"), 64));
+        assert!(!in_subnet(ip("fd01::100"), ip("fd00::2"), 64));
+        assert!(!in_subnet(ip("fd00::100"), ip("198.18.0.1"), 0));
+    }
+
+    #[test]
+    fn a_vip_outside_every_subnet_of_an_existing_interface_is_reported() {
+        // Runs against this host's first non-loopback interface with an IPv4 address, if any.
+        use crate::addresses::netlink::Netlink;
+        let Ok(mut netlink) = Netlink::open() else {
+            return;
+        };
+        let candidate = (1..64u32).find_map(|index| {
+            let link = netlink.link(index).ok()?;
+            let address = netlink
+                .addresses(index)
+                .ok()?
+                .into_iter()
+                .find(|a| a.address.is_ipv4())?;
+            let mut name = [0u8; libc::IF_NAMESIZE];
+            // SAFETY: if_indextoname writes at most IF_NAMESIZE bytes into `name`.
+            let found = unsafe { libc::if_indextoname(index, name.as_mut_ptr().cast()) };
+            let name = std::ffi::CStr::from_bytes_until_nul(&name)
+                .ok()?
+                .to_str()
+                .ok()?
+                .to_string();
+            (!link.loopback && !found.is_null()).then_some((name, address))
+        });
+        let Some((interface, address)) = candidate else {
+            return;
+        };
+        let text = format!(
+            "instances:\n  - {{ name: a, interface: {interface}, vrid: 1, virtual_addresses: [{}/{}, 203.0.113.77/24] }}\n",
+            address.address, address.prefix
+        );
+        let errors = ha_core::config::parse::<Config>(std::path::Path::new("v.yaml"), &text)
+            .expect_err("outside VIP")
+            .0;
+        let paths: Vec<String> = errors.iter().map(|e| e.path.to_string()).collect();
+        assert_eq!(paths, vec!["instances[0].virtual_addresses[1]".to_string()]);
     }
 
     #[test]

@@ -27,6 +27,7 @@ const IFA_F_SECONDARY: u8 = 0x01;
 const IFLA_ADDRESS: u16 = 1;
 
 const IFF_UP: u32 = 0x1;
+const IFF_LOOPBACK: u32 = 0x8;
 const IFF_LOWER_UP: u32 = 0x10000;
 
 /// An address configured on an interface, as the kernel lists it.
@@ -43,6 +44,7 @@ pub struct InterfaceAddress {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LinkState {
     pub up: bool,
+    pub loopback: bool,
     pub mac: Option<[u8; 6]>,
 }
 
@@ -223,6 +225,7 @@ pub(crate) fn parse_link(payload: &[u8]) -> Option<LinkState> {
         .and_then(|(_, d)| <[u8; 6]>::try_from(d).ok());
     Some(LinkState {
         up: flags & IFF_UP != 0 && flags & IFF_LOWER_UP != 0,
+        loopback: flags & IFF_LOOPBACK != 0,
         mac,
     })
 }
