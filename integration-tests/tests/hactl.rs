@@ -19,7 +19,12 @@ fn example_in(kind: DaemonKind, dir: &Path) -> (String, std::path::PathBuf) {
         )
         .replace("127.0.0.1:9101", "127.0.0.1:0")
         .replace("127.0.0.1:9102", "127.0.0.1:0")
-        .replace("127.0.0.1:9103", "127.0.0.1:0");
+        .replace("127.0.0.1:9103", "127.0.0.1:0")
+        // Listeners on free ports, so tests running in parallel never collide.
+        .replace("127.0.0.1:8080", "127.0.0.1:0")
+        .replace("127.0.0.1:2525", "127.0.0.1:0")
+        .replace("127.0.0.1:6033", "127.0.0.1:0")
+        .replace("127.0.0.1:6034", "127.0.0.1:0");
     (text, socket)
 }
 
