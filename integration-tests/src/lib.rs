@@ -7,6 +7,7 @@
 pub mod backend;
 pub mod daemon;
 pub mod mariadb;
+pub mod mysql_client;
 pub mod netns;
 pub mod vrrp;
 pub mod wait;

@@ -33,6 +33,7 @@ pub mod ok;
 pub mod packet;
 pub mod prepared;
 pub mod query;
+pub mod response;
 pub mod session_track;
 pub mod status;
 pub mod wire;

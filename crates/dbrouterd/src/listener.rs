@@ -1,0 +1,128 @@
+//! Client listeners: bind every configured address at start (a daemon that cannot listen does
+//! not start), accept connections and run each as its own session task on the runtime's
+//! `workers` threads. What the sessions share lives in [`Shared`].
+
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicU32;
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+
+use crate::router::Router;
+use crate::stats::Stats;
+use crate::topology::Topology;
+use crate::users::Users;
+
+/// Shown to clients until a backend told its own version.
+const DEFAULT_SERVER_VERSION: &str = "5.5.5-10.11.0-MariaDB";
+
+/// State every session reads.
+pub struct Shared {
+    pub users: ArcSwap<Users>,
+    pub stats: Stats,
+    pub topology: Topology,
+    pub next_connection_id: AtomicU32,
+    pub max_packet_size: usize,
+    pub max_prepared_per_connection: usize,
+    server_version: Mutex<Option<String>>,
+}
+
+impl Shared {
+    pub fn new(users: Users, stats: Stats, topology: Topology) -> Self {
+        Shared {
+            users: ArcSwap::from_pointee(users),
+            stats,
+            topology,
+            next_connection_id: AtomicU32::new(1),
+            max_packet_size: crate::protocol::packet::DEFAULT_MAX_PACKET_SIZE,
+            max_prepared_per_connection: crate::prepared::MAX_PER_CONNECTION,
+            server_version: Mutex::new(None),
+        }
+    }
+
+    /// The version the greeting shows: the backends' own, once one was seen.
+    pub fn server_version(&self) -> String {
+        self.server_version
+            .lock()
+            .ok()
+            .and_then(|v| v.clone())
+            .unwrap_or_else(|| DEFAULT_SERVER_VERSION.to_string())
+    }
+
+    pub fn learn_server_version(&self, version: &str) {
+        if let Ok(mut v) = self.server_version.lock() {
+            if v.is_none() && !version.is_empty() {
+                *v = Some(version.to_string());
+            }
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {address} (listener {name}): {source}")]
+pub struct ListenError {
+    pub name: String,
+    pub address: String,
+    pub source: std::io::Error,
+}
+
+/// A bound listener, for status.
+#[derive(Debug, Clone)]
+pub struct Bound {
+    pub name: String,
+    pub address: SocketAddr,
+    pub pool: String,
+}
+
+/// Binds `address` and serves it until `stop` is cancelled.
+pub async fn listen(
+    name: &str,
+    address: &str,
+    router: Arc<Router>,
+    shared: Arc<Shared>,
+    stop: CancellationToken,
+    sessions: TaskTracker,
+) -> Result<Bound, ListenError> {
+    let error = |source| ListenError {
+        name: name.to_string(),
+        address: address.to_string(),
+        source,
+    };
+    let listener = TcpListener::bind(address).await.map_err(error)?;
+    let local = listener.local_addr().map_err(error)?;
+    info!(listener = name, listen = %local, pool = %router.name, "listening");
+    let bound = Bound {
+        name: name.to_string(),
+        address: local,
+        pool: router.name.clone(),
+    };
+    let name = name.to_string();
+    tokio::spawn(async move {
+        loop {
+            let (stream, peer) = tokio::select! {
+                _ = stop.cancelled() => return,
+                accepted = listener.accept() => match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // EMFILE and the like: keep serving the others, slow down a little.
+                        warn!(listener = %name, error = %e, "accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+            };
+            sessions.spawn(crate::session::run(
+                stream,
+                peer,
+                name.clone(),
+                router.clone(),
+                shared.clone(),
+            ));
+        }
+    });
+    Ok(bound)
+}

@@ -1,0 +1,273 @@
+//! Backend connection pools: one per (logical pool, backend, user, wire format), so a client
+//! always gets a connection that speaks exactly its dialect of the protocol.
+//!
+//! A checkout waits at most `checkout_timeout` for a free slot (`max_per_backend` connections
+//! per pool and backend), takes the most recently returned idle connection that is still
+//! healthy (never one the server closed or that has unread bytes), or opens a new one. A
+//! connection given back is reset with COM_RESET_CONNECTION (which rolls back, drops temporary
+//! tables, user variables and prepared statements and restores the login's session) before it
+//! is idle again, so no state leaks between clients; one that fails the reset is closed. A
+//! background task per pool closes connections idle longer than `idle_timeout` and keeps
+//! `min_idle` open when the user's secret is known.
+
+pub mod conn;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
+
+use crate::config::ConnectionPool;
+use crate::protocol::Capabilities;
+use crate::topology::BackendNode;
+pub use conn::{BackendConn, ConnError, Discard, Login, RelayError, ResponseSink};
+
+/// The client capabilities that change what goes over the wire; backend connections are pooled
+/// by them so that responses pass through unchanged.
+pub const WIRE_FORMAT: Capabilities = Capabilities::FOUND_ROWS
+    .union(Capabilities::LONG_FLAG)
+    .union(Capabilities::IGNORE_SPACE)
+    .union(Capabilities::INTERACTIVE)
+    .union(Capabilities::LOCAL_FILES)
+    .union(Capabilities::MULTI_STATEMENTS)
+    .union(Capabilities::MULTI_RESULTS)
+    .union(Capabilities::PS_MULTI_RESULTS)
+    .union(Capabilities::SESSION_TRACK)
+    .union(Capabilities::DEPRECATE_EOF);
+
+/// The wire-format part of a client's capabilities.
+pub fn wire_caps(client: Capabilities) -> Capabilities {
+    client.intersection(WIRE_FORMAT)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PoolError {
+    #[error(
+        "no free connection to backend {backend} within {timeout:?} (max_per_backend reached)"
+    )]
+    CheckoutTimeout { backend: String, timeout: Duration },
+    #[error(transparent)]
+    Connect(#[from] ConnError),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PoolKey {
+    pub backend: usize,
+    pub user: String,
+    pub caps: u32,
+    pub charset: u8,
+}
+
+struct Idle {
+    conn: BackendConn,
+    since: Instant,
+}
+
+/// The connections of one key.
+pub struct ConnPool {
+    node: Arc<BackendNode>,
+    settings: ConnectionPool,
+    login: Mutex<Login>,
+    idle: Mutex<Vec<Idle>>,
+    permits: Arc<Semaphore>,
+}
+
+/// A checked-out connection; give it back with [`PooledConn::give_back`] (dropping it closes
+/// the connection instead).
+pub struct PooledConn {
+    pub conn: BackendConn,
+    pool: Arc<ConnPool>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl PooledConn {
+    /// Resets the connection in the background and makes it idle again.
+    pub fn give_back(self) {
+        let PooledConn {
+            mut conn,
+            pool,
+            _permit,
+        } = self;
+        if !conn.is_healthy() {
+            debug!(backend = %conn.node.name, "unhealthy connection closed instead of pooled");
+            return;
+        }
+        tokio::spawn(async move {
+            let init = pool.init_sql();
+            match tokio::time::timeout(
+                pool.settings.checkout_timeout.get(),
+                conn.reset(init.as_deref()),
+            )
+            .await
+            {
+                Ok(Ok(())) => pool.push_idle(conn),
+                Ok(Err(e)) => warn!(error = %e, "reset failed; connection closed"),
+                Err(_) => debug!(backend = %conn.node.name, "reset timed out; connection closed"),
+            }
+            drop(_permit);
+        });
+    }
+}
+
+impl ConnPool {
+    fn init_sql(&self) -> Option<String> {
+        self.login.lock().ok().and_then(|l| l.init_sql.clone())
+    }
+
+    fn push_idle(&self, conn: BackendConn) {
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.push(Idle {
+                conn,
+                since: Instant::now(),
+            });
+        }
+    }
+
+    fn pop_healthy(&self) -> Option<BackendConn> {
+        let timeout = self.settings.idle_timeout.get();
+        let mut idle = self.idle.lock().ok()?;
+        while let Some(entry) = idle.pop() {
+            if entry.since.elapsed() < timeout && entry.conn.is_healthy() {
+                return Some(entry.conn);
+            }
+        }
+        None
+    }
+
+    fn login(&self) -> Option<Login> {
+        self.login.lock().ok().map(|l| l.clone())
+    }
+
+    /// A connection for a session, within `checkout_timeout`.
+    pub async fn checkout(self: &Arc<Self>) -> Result<PooledConn, PoolError> {
+        let timeout = self.settings.checkout_timeout.get();
+        let deadline = Instant::now() + timeout;
+        let permit = tokio::time::timeout(timeout, self.permits.clone().acquire_owned())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .ok_or_else(|| PoolError::CheckoutTimeout {
+                backend: self.node.name.clone(),
+                timeout,
+            })?;
+        if let Some(conn) = self.pop_healthy() {
+            return Ok(PooledConn {
+                conn,
+                pool: self.clone(),
+                _permit: permit,
+            });
+        }
+        let login = self.login().ok_or_else(|| PoolError::CheckoutTimeout {
+            backend: self.node.name.clone(),
+            timeout,
+        })?;
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(100));
+        let result = BackendConn::connect(self.node.clone(), &login, left).await;
+        self.node.record_connect(result.is_ok());
+        Ok(PooledConn {
+            conn: result?,
+            pool: self.clone(),
+            _permit: permit,
+        })
+    }
+
+    /// Closes expired idle connections and opens new ones up to `min_idle`.
+    async fn maintain(&self) {
+        let timeout = self.settings.idle_timeout.get();
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.retain(|e| e.since.elapsed() < timeout && e.conn.is_healthy());
+        }
+        let idle_now = self.idle.lock().map(|i| i.len()).unwrap_or(0);
+        for _ in idle_now..self.settings.min_idle {
+            let Ok(permit) = self.permits.clone().try_acquire_owned() else {
+                return;
+            };
+            let Some(login) = self.login() else { return };
+            match BackendConn::connect(self.node.clone(), &login, Duration::from_secs(2)).await {
+                Ok(conn) => {
+                    self.node.record_connect(true);
+                    self.push_idle(conn);
+                }
+                Err(e) => {
+                    self.node.record_connect(false);
+                    warn!(error = %e, "cannot open idle connection");
+                    return;
+                }
+            }
+            drop(permit);
+        }
+    }
+}
+
+/// All pools of one logical pool (a `pools.<name>` entry).
+pub struct Pools {
+    settings: ConnectionPool,
+    by_key: Mutex<HashMap<PoolKey, Arc<ConnPool>>>,
+    shutdown: CancellationToken,
+}
+
+impl Pools {
+    pub fn new(settings: ConnectionPool, shutdown: CancellationToken) -> Self {
+        Pools {
+            settings,
+            by_key: Mutex::new(HashMap::new()),
+            shutdown,
+        }
+    }
+
+    /// The pool for `key`, created (with its maintenance task) on first use.
+    pub fn get(&self, key: PoolKey, node: &Arc<BackendNode>, login: Login) -> Arc<ConnPool> {
+        let Ok(mut map) = self.by_key.lock() else {
+            // A poisoned map only means another session panicked; use a private pool.
+            return Arc::new(self.make(node, login));
+        };
+        if let Some(pool) = map.get(&key) {
+            return pool.clone();
+        }
+        let pool = Arc::new(self.make(node, login));
+        map.insert(key, pool.clone());
+        spawn_maintenance(Arc::downgrade(&pool), self.shutdown.clone());
+        pool
+    }
+
+    fn make(&self, node: &Arc<BackendNode>, login: Login) -> ConnPool {
+        ConnPool {
+            node: node.clone(),
+            settings: self.settings.clone(),
+            login: Mutex::new(login),
+            idle: Mutex::new(Vec::new()),
+            permits: Arc::new(Semaphore::new(self.settings.max_per_backend)),
+        }
+    }
+
+    /// Idle connections per backend index.
+    pub fn idle_counts(&self) -> HashMap<usize, usize> {
+        let mut out = HashMap::new();
+        if let Ok(map) = self.by_key.lock() {
+            for (key, pool) in map.iter() {
+                *out.entry(key.backend).or_default() +=
+                    pool.idle.lock().map(|i| i.len()).unwrap_or(0);
+            }
+        }
+        out
+    }
+}
+
+fn spawn_maintenance(pool: Weak<ConnPool>, shutdown: CancellationToken) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let Some(pool) = pool.upgrade() else { return };
+            pool.maintain().await;
+        }
+    });
+}

@@ -1,0 +1,135 @@
+//! The router of one logical pool (`pools.<name>`): which backend is the writer, which reader
+//! takes a read, and `route.explain`.
+//!
+//! The per-statement decision is [`decide`] (pure, unit-tested); this module turns its
+//! [`Target`] into a backend with the pool's balancing algorithm and the static view of the
+//! [`Topology`](crate::topology::Topology): the first configured writer whose role is writer
+//! and that is reachable takes writes; reads go to reachable readers, or to the writer when
+//! there is none (`reads_when_no_reader: writer`), or fail (`error`).
+
+pub mod decide;
+
+use std::sync::Arc;
+
+use ha_core::balance::{Algorithm, AnyBalancer, Balancer, PickContext};
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+
+use crate::classify::{classify, Classification};
+use crate::config::{Balance, NoReader, Pool, ReadYourWrites, Writes};
+use crate::pool::Pools;
+use crate::protocol::ErrPacket;
+use crate::topology::{BackendNode, Topology};
+pub use decide::{decide, Decision, SessionView, Target};
+
+pub struct Router {
+    pub name: String,
+    pub config: Pool,
+    writers: Vec<Arc<BackendNode>>,
+    readers: Vec<Arc<BackendNode>>,
+    balancer: AnyBalancer,
+    pub pools: Pools,
+}
+
+impl Router {
+    pub fn new(
+        name: &str,
+        config: &Pool,
+        topology: &Topology,
+        shutdown: CancellationToken,
+    ) -> Self {
+        let find = |names: &[String]| -> Vec<Arc<BackendNode>> {
+            names
+                .iter()
+                .filter_map(|n| topology.by_name(n).cloned())
+                .collect()
+        };
+        let algorithm = match config.balance {
+            Balance::RoundRobin => Algorithm::RoundRobin,
+            Balance::LeastConn => Algorithm::LeastConn,
+            Balance::RandomTwo => Algorithm::RandomTwo,
+        };
+        Router {
+            name: name.to_string(),
+            config: config.clone(),
+            writers: find(&config.writers),
+            readers: find(&config.readers),
+            balancer: algorithm.build(),
+            pools: Pools::new(config.connection_pool.clone(), shutdown),
+        }
+    }
+
+    /// The backend taking writes now.
+    pub fn writer(&self) -> Result<&Arc<BackendNode>, ErrPacket> {
+        if self.config.writes == Writes::Refuse {
+            return Err(ErrPacket::writes_refused(&self.name));
+        }
+        self.writers
+            .iter()
+            .find(|w| w.is_writable())
+            .ok_or_else(|| ErrPacket::no_backend(&self.name, "primary"))
+    }
+
+    /// A reader for the next read, `excluding` backend indexes already tried.
+    pub fn reader(&self, excluding: &[usize]) -> Result<&Arc<BackendNode>, ErrPacket> {
+        let skip: Vec<usize> = self
+            .readers
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| excluding.contains(&r.index))
+            .map(|(i, _)| i)
+            .collect();
+        let picked = self
+            .balancer
+            .pick(&self.readers, &PickContext::new().excluding(&skip));
+        match picked.and_then(|i| self.readers.get(i)) {
+            Some(r) => Ok(r),
+            None if self.config.reads_when_no_reader == NoReader::Writer
+                || self.readers.is_empty() =>
+            {
+                self.writer()
+                    .map_err(|_| ErrPacket::no_backend(&self.name, "replica"))
+            }
+            None => Err(ErrPacket::no_backend(&self.name, "replica")),
+        }
+    }
+
+    /// Where the session holds nothing yet, a connection for session commands: the writer,
+    /// or a reader in a pool that takes no writes.
+    pub fn default_backend(&self) -> Result<&Arc<BackendNode>, ErrPacket> {
+        self.writer().or_else(|_| self.reader(&[]))
+    }
+
+    /// Whether backend `index` is one of this pool's readers.
+    pub fn is_reader(&self, index: usize) -> bool {
+        self.readers.iter().any(|r| r.index == index)
+    }
+
+    pub fn causal(&self) -> bool {
+        self.config.read_your_writes.mode == ReadYourWrites::Causal
+    }
+
+    /// Answers `route.explain`: where `sql` would go from a fresh session, and by which rule.
+    pub fn explain(&self, sql: &str) -> Value {
+        let c: Classification = classify(sql.as_bytes());
+        let d = decide(&c, &SessionView::default());
+        let backend = match d.target {
+            Target::Writer | Target::All => self.default_backend().map(|b| b.name.clone()),
+            _ => self.reader(&[]).map(|b| b.name.clone()),
+        };
+        let target = match d.target {
+            Target::Writer => "primary",
+            Target::Reader | Target::CausalReader => "replica",
+            Target::Same(_) => "same connection",
+            Target::All => "every connection of the session (replayed)",
+        };
+        json!({
+            "pool": self.name,
+            "route": target,
+            "rule": d.rule,
+            "kind": format!("{:?}", c.kind),
+            "flags": c.flags.names().collect::<Vec<_>>(),
+            "backend": backend.unwrap_or_else(|e| format!("none: {}", e.message)),
+        })
+    }
+}

@@ -1,0 +1,382 @@
+//! One client session, from the greeting to COM_QUIT: authentication, then a loop of commands,
+//! each routed to a backend connection and its response relayed back unchanged.
+//!
+//! The session holds at most one backend connection per backend (attached lazily, from the
+//! pool for its user and wire format) and gives them back, reset, when it ends. Before its
+//! first statement an attached connection replays the session's history (USE, SET ...), so the
+//! session's state follows it to every backend it uses.
+//!
+//! Layout: [`client`] (the client's socket), [`handshake`] and [`auth`] (connection phase),
+//! [`state`] (what the session is in), [`command`] (the command phase, one handler per
+//! command family), [`statement`] (prepared statements).
+
+pub mod auth;
+pub mod client;
+pub mod command;
+pub mod handshake;
+pub mod state;
+pub mod statement;
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use tokio::net::TcpStream;
+use tracing::{debug, field, info_span, warn, Instrument};
+
+use crate::listener::Shared;
+use crate::pool::{wire_caps, Login, PoolError, PoolKey, PooledConn, RelayError};
+use crate::prepared::Prepared;
+use crate::protocol::auth::Scramble;
+use crate::protocol::response::{ResponseKind, Summary};
+use crate::protocol::{Capabilities, ErrPacket};
+use crate::router::Router;
+use crate::stats::ErrorKind;
+use crate::users::{BackendSecret, UserEntry};
+use client::{ClientConn, ClientError};
+use state::{SessionCommand, SessionState};
+
+/// A backend connection the session holds.
+pub struct Attached {
+    pub pooled: PooledConn,
+    /// How many history entries it has run.
+    pub replayed: usize,
+    /// The GTID this connection is known to have applied (causal reads).
+    pub gtid_seen: Option<String>,
+}
+
+/// Ends the session: the client is gone or must be disconnected.
+#[derive(Debug)]
+pub struct Disconnect;
+
+impl From<std::io::Error> for Disconnect {
+    fn from(_: std::io::Error) -> Self {
+        Disconnect
+    }
+}
+
+impl From<ClientError> for Disconnect {
+    fn from(_: ClientError) -> Self {
+        Disconnect
+    }
+}
+
+pub struct Session {
+    pub client: ClientConn,
+    pub shared: Arc<Shared>,
+    pub router: Arc<Router>,
+    pub user: Arc<UserEntry>,
+    pub secret: BackendSecret,
+    pub charset: u8,
+    pub scramble: Scramble,
+    pub state: SessionState,
+    pub backends: Vec<Option<Attached>>,
+    pub stmts: Prepared,
+}
+
+/// Serves one client connection to its end.
+pub async fn run(
+    stream: TcpStream,
+    peer: SocketAddr,
+    listener: String,
+    router: Arc<Router>,
+    shared: Arc<Shared>,
+) {
+    let id = shared.next_connection_id.fetch_add(1, Ordering::Relaxed);
+    let span = info_span!("session", id, client = %peer, listener = %listener, user = field::Empty);
+    async move {
+        shared.stats.sessions.inc();
+        shared.stats.sessions_total.inc();
+        let client = ClientConn::new(stream, peer, shared.max_packet_size);
+        if let Some(mut session) = connect(client, id, &router, &shared).await {
+            tracing::Span::current().record("user", session.user.name.as_str());
+            debug!("logged in");
+            session.serve().await;
+            session.release_all();
+            debug!("session ended");
+        }
+        shared.stats.sessions.dec();
+    }
+    .instrument(span)
+    .await
+}
+
+/// The connection phase; `None` when the client did not get in (it was told why).
+async fn connect(
+    mut client: ClientConn,
+    id: u32,
+    router: &Arc<Router>,
+    shared: &Arc<Shared>,
+) -> Option<Session> {
+    let scramble = Scramble::generate(&mut rand::thread_rng());
+    let version = shared.server_version();
+    let response = match handshake::greet(&mut client, id, &version, &scramble).await {
+        Ok(r) => r,
+        Err(ClientError::Closed) => return None,
+        Err(e) => {
+            shared.stats.error(ErrorKind::Protocol);
+            debug!(error = %e, "handshake failed");
+            return None;
+        }
+    };
+    let user = match auth::authenticate(&mut client, &shared.users.load(), &response, &scramble)
+        .await
+    {
+        Ok(Some(user)) => user,
+        Ok(None) => {
+            shared.stats.error(ErrorKind::Auth);
+            warn!(user = %String::from_utf8_lossy(&response.username), "login refused: bad user or password");
+            return None;
+        }
+        Err(e) => {
+            debug!(error = %e, "authentication failed");
+            return None;
+        }
+    };
+    let Some(secret) = user.backend_secret() else {
+        // Cannot happen after a successful login; refuse rather than guess.
+        let _ = client
+            .send_err(&ErrPacket::access_denied(
+                user.name.as_bytes(),
+                &client.peer.ip().to_string(),
+                true,
+            ))
+            .await;
+        return None;
+    };
+    let mut session = Session {
+        client,
+        shared: shared.clone(),
+        router: router.clone(),
+        user,
+        secret,
+        charset: response.charset,
+        scramble,
+        state: SessionState::new(None),
+        backends: (0..shared.topology.nodes.len()).map(|_| None).collect(),
+        stmts: Prepared::default(),
+    };
+    session.stmts.max_per_connection = shared.max_prepared_per_connection;
+    if let Some(db) = response.database {
+        let mut payload = vec![crate::protocol::Command::InitDb.byte()];
+        payload.extend_from_slice(&db);
+        match session.init_db_at_login(&payload).await {
+            Ok(true) => session.state.record(SessionCommand::InitDb(db)),
+            Ok(false) | Err(_) => return None,
+        }
+    }
+    session.client.send_ok(session.state.status).await.ok()?;
+    Some(session)
+}
+
+impl Session {
+    /// Checks the login's schema on a backend so that a missing one fails the login, as on
+    /// the server. `Ok(false)`: refused (the client was told).
+    async fn init_db_at_login(&mut self, payload: &[u8]) -> Result<bool, Disconnect> {
+        let backend = match self.router.default_backend() {
+            Ok(b) => b.index,
+            Err(err) => {
+                self.client.send_err(&err).await?;
+                return Ok(false);
+            }
+        };
+        let attached = match self.attach(backend).await {
+            Ok(a) => a,
+            Err(err) => {
+                self.client.send_err(&err).await?;
+                return Ok(false);
+            }
+        };
+        let summary = attached
+            .pooled
+            .conn
+            .command_discard(payload, ResponseKind::Single)
+            .await;
+        match summary {
+            Ok(Summary {
+                error: Some(err), ..
+            }) => {
+                self.client.send_err(&err).await?;
+                Ok(false)
+            }
+            Ok(_) => {
+                if let Some(a) = self.backends[backend].as_mut() {
+                    a.replayed = 1;
+                }
+                Ok(true)
+            }
+            Err(e) => {
+                self.client
+                    .send_err(&ErrPacket::lost_connection(&e.to_string()))
+                    .await?;
+                Ok(false)
+            }
+        }
+    }
+
+    /// The pool key and login for backend `index`.
+    fn login(&self) -> Login {
+        Login {
+            user: self.user.name.clone(),
+            secret: self.secret.clone(),
+            caps: wire_caps(self.client.caps),
+            charset: self.charset,
+            init_sql: self.router.causal().then(|| {
+                "SET session_track_system_variables = CONCAT(@@session_track_system_variables, ',last_gtid')".to_string()
+            }),
+        }
+    }
+
+    /// The session's connection to backend `index`, attached from the pool if needed and
+    /// brought up to date with the session's history. Errors are ready for the client.
+    pub async fn attach(&mut self, index: usize) -> Result<&mut Attached, ErrPacket> {
+        if self.backends.get(index).is_none() {
+            return Err(ErrPacket::no_backend(&self.router.name, "unknown backend"));
+        }
+        if self.backends[index].is_none() {
+            let node = self.shared.topology.nodes[index].clone();
+            let key = PoolKey {
+                backend: index,
+                user: self.user.name.clone(),
+                caps: wire_caps(self.client.caps).bits(),
+                charset: self.charset,
+            };
+            let pool = self.router.pools.get(key, &node, self.login());
+            let pooled = match pool.checkout().await {
+                Ok(p) => p,
+                Err(e) => {
+                    self.shared.stats.error(ErrorKind::NoBackend);
+                    warn!(backend = %node.name, error = %e, "no backend connection");
+                    return Err(match e {
+                        PoolError::CheckoutTimeout { .. } => {
+                            ErrPacket::checkout_timeout(&self.router.name, &node.name)
+                        }
+                        PoolError::Connect(crate::pool::ConnError::Refused { err, .. }) => err,
+                        PoolError::Connect(e) => ErrPacket::lost_connection(&e.to_string()),
+                    });
+                }
+            };
+            node.in_use.fetch_add(1, Ordering::Relaxed);
+            self.backends[index] = Some(Attached {
+                pooled,
+                replayed: 0,
+                gtid_seen: None,
+            });
+        }
+        self.replay(index).await?;
+        self.backends[index]
+            .as_mut()
+            .ok_or_else(|| ErrPacket::no_backend(&self.router.name, "detached"))
+    }
+
+    /// Runs the history entries backend `index` has not run yet.
+    async fn replay(&mut self, index: usize) -> Result<(), ErrPacket> {
+        let Some(attached) = self.backends[index].as_mut() else {
+            return Ok(());
+        };
+        while attached.replayed < self.state.history.len() {
+            let entry = &self.state.history[attached.replayed];
+            let conn = &mut attached.pooled.conn;
+            let result = match entry {
+                SessionCommand::Query(payload) => {
+                    conn.command_discard(payload, ResponseKind::Query).await
+                }
+                SessionCommand::InitDb(db) => {
+                    let mut p = vec![crate::protocol::Command::InitDb.byte()];
+                    p.extend_from_slice(db);
+                    conn.command_discard(&p, ResponseKind::Single).await
+                }
+                SessionCommand::SetOption(p) => conn.command_discard(p, ResponseKind::Single).await,
+            };
+            let name = conn.node.name.clone();
+            match result {
+                Ok(Summary { error: None, .. }) => attached.replayed += 1,
+                Ok(Summary {
+                    error: Some(err), ..
+                }) => {
+                    self.detach(index);
+                    return Err(ErrPacket::session_replay_failed(&name, &err.to_string()));
+                }
+                Err(e) => {
+                    self.detach(index);
+                    return Err(ErrPacket::session_replay_failed(&name, &e.to_string()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Lets go of backend `index`: back to the pool (reset) when healthy, else closed.
+    pub fn detach(&mut self, index: usize) {
+        if let Some(attached) = self.backends.get_mut(index).and_then(Option::take) {
+            attached
+                .pooled
+                .conn
+                .node
+                .in_use
+                .fetch_sub(1, Ordering::Relaxed);
+            attached.pooled.give_back();
+            self.stmts.forget_backend(index);
+            if self.state.transaction_on == Some(index) {
+                self.state.transaction_on = None;
+            }
+        }
+    }
+
+    pub fn release_all(&mut self) {
+        for i in 0..self.backends.len() {
+            self.detach(i);
+        }
+    }
+
+    /// Sends `payload` on backend `index` (attached) and relays the response to the client.
+    /// A backend error before any byte reached the client is reported to it as an ERR; after
+    /// that the client connection must close.
+    pub async fn forward(
+        &mut self,
+        index: usize,
+        payload: &[u8],
+        kind: ResponseKind,
+    ) -> Result<Option<Summary>, Disconnect> {
+        let Some(attached) = self.backends[index].as_mut() else {
+            return Ok(None);
+        };
+        let conn = &mut attached.pooled.conn;
+        let sent = conn.send_command(payload).await;
+        let result = match sent {
+            Ok(()) => conn.relay(kind, &mut self.client).await,
+            Err(e) => Err(RelayError::Backend(e)),
+        };
+        match result {
+            Ok(summary) => {
+                if summary.error.is_some() {
+                    self.shared.stats.error(ErrorKind::Statement);
+                }
+                Ok(Some(summary))
+            }
+            Err(RelayError::Client(_)) => Err(Disconnect),
+            Err(RelayError::Backend(e)) => {
+                self.shared.stats.error(ErrorKind::Backend);
+                let name = self.shared.topology.nodes[index].name.clone();
+                warn!(backend = %name, error = %e, "backend connection lost");
+                let in_transaction = self.state.transaction_on == Some(index);
+                self.detach(index);
+                if self.client.relayed > 0 {
+                    return Err(Disconnect);
+                }
+                let err = if in_transaction {
+                    ErrPacket::transaction_lost(&name)
+                } else {
+                    ErrPacket::lost_connection(&name)
+                };
+                self.client.send_err(&err).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// The client's negotiated capabilities.
+    pub fn caps(&self) -> Capabilities {
+        self.client.caps
+    }
+}
