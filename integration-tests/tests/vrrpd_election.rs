@@ -24,7 +24,7 @@ fn start_nodes(
         .zip(priorities)
         .map(|(host, priority)| {
             let socket = dir.join(format!("{}.sock", host.name));
-            let yaml = vrrpd_config(&socket, *priority, "100ms", &format!("{VIP}/24"), "");
+            let yaml = vrrpd_config(&socket, *priority, "300ms", &format!("{VIP}/24"), "");
             VrrpNode::start(lan, host, dir, &socket, &yaml)
         })
         .collect();

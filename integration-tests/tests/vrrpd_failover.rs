@@ -49,14 +49,14 @@ fn link_cut_moves_the_vip_and_the_client_follows_through_updated_arp() {
         &p.a,
         dir.path(),
         &sa,
-        &vrrpd_config(&sa, 150, "100ms", "198.18.0.100/24", ""),
+        &vrrpd_config(&sa, 150, "200ms", "198.18.0.100/24", ""),
     );
     let b = VrrpNode::start(
         &p.lan,
         &p.b,
         dir.path(),
         &sb,
-        &vrrpd_config(&sb, 100, "100ms", "198.18.0.100/24", ""),
+        &vrrpd_config(&sb, 100, "200ms", "198.18.0.100/24", ""),
     );
     let hosts = [&p.a, &p.b];
     let _ra = Responder::start(&p.a, PORT);
