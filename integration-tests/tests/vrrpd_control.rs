@@ -107,3 +107,44 @@ fn reload_adds_and_removes_instances_without_disturbing_the_others() {
     assert_eq!(holders(&lan, &[&a], VIP), vec!["a".to_string()]);
     assert_eq!(node.transitions().len(), before, "front was disturbed");
 }
+
+#[test]
+fn a_vip_left_by_a_crash_is_removed_at_startup() {
+    if !require_root("a_vip_left_by_a_crash_is_removed_at_startup") {
+        return;
+    }
+    let dir = shared_tempdir();
+    let mut lan = Lan::new("vx");
+    let a = lan.add_host("a", "198.18.0.1/24");
+    let b = lan.add_host("b", "198.18.0.2/24");
+    let (sa, sb) = (dir.path().join("a.sock"), dir.path().join("b.sock"));
+    let _node_a = VrrpNode::start(
+        &lan,
+        &a,
+        dir.path(),
+        &sa,
+        &vrrpd_config(&sa, 150, "100ms", "198.18.0.100/24", ""),
+    );
+    wait_for_holder(&lan, &[&a, &b], VIP, "a", Duration::from_secs(15));
+    // What a vrrpd killed with SIGKILL while master leaves behind.
+    lan.exec(
+        &b.ns,
+        &["ip", "addr", "add", "198.18.0.100/24", "dev", "eth0"],
+    );
+    assert_eq!(holders(&lan, &[&b], VIP), vec!["b".to_string()]);
+
+    let node_b = VrrpNode::start(
+        &lan,
+        &b,
+        dir.path(),
+        &sb,
+        &vrrpd_config(&sb, 100, "100ms", "198.18.0.100/24", ""),
+    );
+    assert_eq!(
+        holders(&lan, &[&b], VIP),
+        Vec::<String>::new(),
+        "left-over VIP kept"
+    );
+    assert_eq!(node_b.state(), "backup");
+    wait_for_holder(&lan, &[&a, &b], VIP, "a", Duration::from_secs(5));
+}
