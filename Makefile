@@ -27,6 +27,7 @@ lint:
 # (they start the binaries built just before).
 test: deps lint build
 	$(CARGO) test --workspace --no-fail-fast
+	bash scripts/check-deploy.sh
 
 demo: deps build
 	bash scripts/demo.sh
