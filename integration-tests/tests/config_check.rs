@@ -70,7 +70,7 @@ fn the_agreed_shapes_in_shared_pass_check() {
         );
         return;
     }
-    for daemon in ["proxyd", "vrrpd", "dbrouterd"] {
+    for daemon in ["proxyd", "dbrouterd"] {
         let file = shared.join(format!("{daemon}.yaml"));
         let out = run(daemon, &["--check", "-c", file.to_str().expect("utf-8")]);
         assert!(
@@ -79,6 +79,20 @@ fn the_agreed_shapes_in_shared_pass_check() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+    // vrrpd's lint checks each VIP against the addresses of the interface it names when that
+    // interface exists here, and this machine's own eth0 is not the example's LAN: check the
+    // shape in an empty network namespace, as on a host being prepared.
+    if !integration_tests::require_root("the_agreed_shapes_in_shared_pass_check (vrrpd)") {
+        return;
+    }
+    let file = shared.join("vrrpd.yaml");
+    let out = std::process::Command::new("unshare")
+        .arg("--net")
+        .arg(integration_tests::bin("vrrpd"))
+        .args(["--check", "-c", file.to_str().expect("utf-8")])
+        .output()
+        .expect("unshare");
+    assert!(out.status.success(), "vrrpd: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]
