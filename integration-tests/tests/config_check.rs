@@ -92,7 +92,11 @@ fn the_agreed_shapes_in_shared_pass_check() {
         .args(["--check", "-c", file.to_str().expect("utf-8")])
         .output()
         .expect("unshare");
-    assert!(out.status.success(), "vrrpd: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "vrrpd: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
