@@ -5,8 +5,10 @@
 //! Reload builds a complete new [`Snapshot`] first (a file that cannot be built, e.g. a
 //! missing certificate, is refused whole and the running one stays), binds any new listen
 //! addresses, then swaps the snapshot in one store: new connections use the new
-//! configuration, open ones finish on the old. Listeners whose socket settings did not change
-//! keep their socket. Health state starts afresh with the new pools.
+//! configuration, open ones finish on the old. A listener whose address did not change keeps
+//! its socket (a new backlog is applied to it, a new `max_connections` restarts its accept
+//! loop on it), so a reload needs no `SO_REUSEPORT`. Health state starts afresh with the new
+//! pools.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -30,17 +32,22 @@ use crate::snapshot::Snapshot;
 /// A listener's accept loop as it runs.
 struct Running {
     config: Listener,
+    socket: Arc<TcpListener>,
     bound: SocketAddr,
     stop: CancellationToken,
 }
 
 impl Running {
-    /// Whether `new` can keep this socket (same address and socket settings).
-    fn same_socket(&self, new: &Listener) -> bool {
-        self.config.listen == new.listen
+    /// Whether `new` can keep this accept loop as it runs.
+    fn unchanged(&self, new: &Listener) -> bool {
+        self.same_socket(new)
             && self.config.backlog == new.backlog
             && self.config.max_connections == new.max_connections
-            && self.config.reuse_port == new.reuse_port
+    }
+
+    /// Whether `new` can keep this socket (same address and socket options).
+    fn same_socket(&self, new: &Listener) -> bool {
+        self.config.listen == new.listen && self.config.reuse_port == new.reuse_port
     }
 }
 
@@ -60,7 +67,7 @@ impl Proxyd {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn start_loop(&self, config: &Listener, socket: TcpListener) -> Running {
+    fn start_loop(&self, config: &Listener, socket: Arc<TcpListener>) -> Running {
         let bound = socket
             .local_addr()
             .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
@@ -68,7 +75,7 @@ impl Proxyd {
         let stop = self.shutdown.child_token();
         let accept = AcceptLoop {
             name: config.name.clone(),
-            socket,
+            socket: Arc::clone(&socket),
             max_connections: config.max_connections,
             snapshot: Arc::clone(&self.snapshot),
             metrics: self.metrics.clone(),
@@ -78,6 +85,7 @@ impl Proxyd {
         tokio::spawn(accept.run());
         Running {
             config: config.clone(),
+            socket,
             bound,
             stop,
         }
@@ -104,9 +112,16 @@ impl Proxyd {
         // Bind every new socket before changing anything, so a failure leaves all as it was.
         let mut fresh = Vec::new();
         for l in &config.listeners {
-            let keep = listeners.get(&l.name).is_some_and(|r| r.same_socket(l));
-            if !keep {
-                fresh.push((l.clone(), listener::bind(l).map_err(|e| e.to_string())?));
+            match listeners.get(&l.name) {
+                Some(running) if running.unchanged(l) => {}
+                Some(running) if running.same_socket(l) => {
+                    listener::set_backlog(&running.socket, l).map_err(|e| e.to_string())?;
+                    fresh.push((l.clone(), Arc::clone(&running.socket)));
+                }
+                _ => {
+                    let socket = listener::bind(l).map_err(|e| e.to_string())?;
+                    fresh.push((l.clone(), Arc::new(socket)));
+                }
             }
         }
         self.snapshot.store(Arc::new(snapshot));

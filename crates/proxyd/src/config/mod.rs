@@ -102,9 +102,11 @@ pub struct Listener {
     /// also bounds the TLS handshake and the PROXY header.
     #[serde(default)]
     pub header_timeout: Option<Duration>,
-    /// `SO_REUSEPORT`: a reload or a second proxyd (binary upgrade) can bind the same address
-    /// while the old socket still accepts.
-    #[serde(default = "yes")]
+    /// `SO_REUSEPORT` (off by default, as nginx's `reuseport`): lets a second proxyd (binary
+    /// upgrade) bind the same address while the old socket still accepts. Off, a second
+    /// proxyd on a busy port fails to start instead of silently sharing it. A reload never
+    /// needs it: a listener whose address did not change keeps its socket.
+    #[serde(default)]
     pub reuse_port: bool,
 }
 

@@ -5,8 +5,12 @@
 //! attempt proxyd can tell whether any of the body was sent: if the slot still holds it, the
 //! request can be replayed to the next server unchanged.
 //!
+//! [`ClientBody`] is what a client sends: hyper's stream (HTTP/2, TLS) or the stream of
+//! proxyd's own HTTP/1.1 server ([`super::h1`]).
+//!
 //! [`ResponseBody`] is what goes back to the client: the server's stream (holding the
-//! server's in-flight count until it ends) or a short body proxyd wrote itself.
+//! server's in-flight count until it ends, and giving the upstream connection back to its
+//! keep-alive pool once read to its end) or a short body proxyd wrote itself.
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -15,50 +19,98 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 
+use super::h1::RequestStream;
+use crate::pool::upstream::Sender;
 use crate::pool::InFlight;
 
-/// The client's body, shared between attempts; see the [module docs](self).
+/// Errors of bodies streaming through proxyd.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A client's request body, from whichever server read its head.
+#[derive(Debug)]
+pub enum ClientBody {
+    Hyper(Incoming),
+    H1(RequestStream),
+}
+
+impl ClientBody {
+    pub fn empty() -> Self {
+        ClientBody::H1(RequestStream::empty())
+    }
+}
+
+impl Body for ClientBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.get_mut() {
+            ClientBody::Hyper(body) => Pin::new(body)
+                .poll_frame(cx)
+                .map(|f| f.map(|r| r.map_err(BoxError::from))),
+            ClientBody::H1(body) => Pin::new(body)
+                .poll_frame(cx)
+                .map(|f| f.map(|r| r.map_err(BoxError::from))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            ClientBody::Hyper(body) => body.is_end_stream(),
+            ClientBody::H1(body) => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            ClientBody::Hyper(body) => body.size_hint(),
+            ClientBody::H1(body) => body.size_hint(),
+        }
+    }
+}
+
+/// The client's body, shared between attempts; see the [module docs](self). An empty body
+/// (most requests) needs no shared slot.
 #[derive(Debug, Clone)]
 pub struct ReplayableBody {
-    slot: Arc<Mutex<Option<Incoming>>>,
+    slot: Option<Arc<Mutex<Option<ClientBody>>>>,
     hint: SizeHint,
-    empty: bool,
 }
 
 impl ReplayableBody {
-    pub fn new(body: Incoming) -> Self {
-        let empty = body.is_end_stream();
+    pub fn new(body: ClientBody) -> Self {
         let hint = body.size_hint();
-        Self {
-            slot: Arc::new(Mutex::new(Some(body))),
-            hint,
-            empty,
-        }
+        let slot = (!body.is_end_stream()).then(|| Arc::new(Mutex::new(Some(body))));
+        Self { slot, hint }
     }
 
     /// Whether nothing of the body has been sent yet (always true for an empty body).
     pub fn untouched(&self) -> bool {
-        self.empty
-            || self
-                .slot
-                .lock()
+        self.slot.as_ref().is_none_or(|slot| {
+            slot.lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .is_some()
+        })
     }
 
     /// A body for one attempt.
     pub fn attempt(&self) -> RequestBody {
+        let empty = self.slot.is_none();
         RequestBody {
-            source: if self.empty { None } else { Some(self.clone()) },
+            source: if empty { None } else { Some(self.clone()) },
             taken: None,
             hint: self.hint,
-            done: self.empty,
+            done: empty,
         }
     }
 
     /// Takes the stream out of the slot, e.g. for an upgrade request sent once.
-    pub fn take(&self) -> Option<Incoming> {
+    pub fn take(&self) -> Option<ClientBody> {
         self.slot
+            .as_ref()?
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take()
@@ -69,7 +121,7 @@ impl ReplayableBody {
 #[derive(Debug)]
 pub struct RequestBody {
     source: Option<ReplayableBody>,
-    taken: Option<Incoming>,
+    taken: Option<ClientBody>,
     hint: SizeHint,
     done: bool,
 }
@@ -87,12 +139,12 @@ impl RequestBody {
 
 impl Body for RequestBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BoxError;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         if self.done {
             return Poll::Ready(None);
         }
@@ -119,13 +171,43 @@ impl Body for RequestBody {
     }
 }
 
+/// A server's answer on its way to the client; see the [module docs](self).
+#[derive(Debug)]
+pub struct UpstreamBody {
+    body: Incoming,
+    /// The upstream connection, given back to its server's pool once `body` has ended.
+    connection: Option<Sender>,
+    done: bool,
+    in_flight: Option<InFlight>,
+}
+
+impl UpstreamBody {
+    pub fn new(body: Incoming, connection: Sender, in_flight: InFlight) -> Self {
+        Self {
+            done: body.is_end_stream(),
+            body,
+            connection: Some(connection),
+            in_flight: Some(in_flight),
+        }
+    }
+}
+
+impl Drop for UpstreamBody {
+    fn drop(&mut self) {
+        // A body not read to its end leaves its connection mid-message: closed, not reused.
+        let ended = self.done || self.body.is_end_stream();
+        if let (true, Some(connection), Some(in_flight)) =
+            (ended, self.connection.take(), self.in_flight.as_ref())
+        {
+            in_flight.server().connections().put_back(connection);
+        }
+    }
+}
+
 /// The body proxyd answers a client with.
 #[derive(Debug)]
 pub enum ResponseBody {
-    Upstream {
-        body: Incoming,
-        _in_flight: Option<InFlight>,
-    },
+    Upstream(UpstreamBody),
     Short(Option<Bytes>),
 }
 
@@ -148,21 +230,27 @@ impl Body for ResponseBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         match self.get_mut() {
-            ResponseBody::Upstream { body, .. } => Pin::new(body).poll_frame(cx),
+            ResponseBody::Upstream(up) => {
+                let polled = Pin::new(&mut up.body).poll_frame(cx);
+                if let Poll::Ready(None) = polled {
+                    up.done = true;
+                }
+                polled
+            }
             ResponseBody::Short(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match self {
-            ResponseBody::Upstream { body, .. } => body.is_end_stream(),
+            ResponseBody::Upstream(up) => up.done || up.body.is_end_stream(),
             ResponseBody::Short(bytes) => bytes.is_none(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match self {
-            ResponseBody::Upstream { body, .. } => body.size_hint(),
+            ResponseBody::Upstream(up) => up.body.size_hint(),
             ResponseBody::Short(bytes) => {
                 SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
             }

@@ -5,33 +5,55 @@
 
 use std::net::IpAddr;
 
-use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION, UPGRADE};
+use hyper::header::{
+    Entry, HeaderMap, HeaderName, HeaderValue, CONNECTION, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION,
+    TE, TRAILER, TRANSFER_ENCODING, UPGRADE,
+};
 
-/// Headers that describe one connection, never forwarded.
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
+const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const FORWARDED: HeaderName = HeaderName::from_static("forwarded");
+
+/// Headers that describe one connection, never forwarded (besides `Connection` itself).
+const HOP_BY_HOP: [HeaderName; 7] = [
+    KEEP_ALIVE,
+    PROXY_AUTHENTICATE,
+    PROXY_AUTHORIZATION,
+    PROXY_CONNECTION,
+    TE,
+    TRAILER,
+    TRANSFER_ENCODING,
 ];
 
 /// Removes hop-by-hop headers. `Upgrade` is removed too unless `keep_upgrade` (a WebSocket or
 /// other upgrade being passed through, which needs `Connection: upgrade` and `Upgrade`).
 pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
-    let named: Vec<HeaderName> = headers
-        .get_all(CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .filter(|name| !(keep_upgrade && name == UPGRADE))
-        .collect();
-    for name in named {
-        headers.remove(name);
+    // Most messages carry none: one pass over the names is cheaper than a removal each.
+    let any = headers
+        .keys()
+        .any(|k| k == CONNECTION || k == UPGRADE || HOP_BY_HOP.contains(k));
+    if !any {
+        if keep_upgrade {
+            headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
+        }
+        return;
+    }
+    if let Entry::Occupied(entry) = headers.entry(CONNECTION) {
+        let (_, values) = entry.remove_entry_mult();
+        let values: Vec<HeaderValue> = values.collect();
+        for name in values
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        {
+            if !(keep_upgrade && name == UPGRADE) {
+                headers.remove(name);
+            }
+        }
     }
     for name in HOP_BY_HOP {
         headers.remove(name);
@@ -54,57 +76,89 @@ pub fn is_upgrade(headers: &HeaderMap) -> bool {
             .any(|token| token.trim().eq_ignore_ascii_case("upgrade"))
 }
 
-/// Who the client is, as proxyd saw it.
-#[derive(Debug, Clone, Copy)]
-pub struct ClientInfo<'a> {
+/// Who the client is, as proxyd saw it; built once per connection, so that forwarding a
+/// request copies ready-made header values instead of formatting them.
+#[derive(Debug, Clone)]
+pub struct ClientInfo {
     pub ip: IpAddr,
     /// `http` or `https`.
     pub proto: &'static str,
-    /// The Host the client asked for, if any.
-    pub host: Option<&'a str>,
+    /// The address as text (`X-Forwarded-For`).
+    ip_value: HeaderValue,
+    /// `for=<node>;proto=<proto>` (`Forwarded` without a host).
+    forwarded: HeaderValue,
+}
+
+impl ClientInfo {
+    pub fn new(ip: IpAddr, proto: &'static str) -> Self {
+        let text = ip.to_string();
+        let node = match ip {
+            IpAddr::V4(_) => text.clone(),
+            IpAddr::V6(_) => format!("\"[{text}]\""),
+        };
+        let forwarded = format!("for={node};proto={proto}");
+        Self {
+            ip,
+            proto,
+            ip_value: HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static("unknown")),
+            forwarded: HeaderValue::from_str(&forwarded)
+                .unwrap_or(HeaderValue::from_static("for=unknown")),
+        }
+    }
 }
 
 /// Appends the client to `X-Forwarded-For` and `Forwarded`; sets `X-Forwarded-Proto` and
-/// `X-Forwarded-Host`.
-pub fn add_forwarded(headers: &mut HeaderMap, client: &ClientInfo<'_>) {
-    let ip = client.ip.to_string();
-    append_list(headers, "x-forwarded-for", &ip);
-    if let Ok(value) = HeaderValue::from_str(client.proto) {
-        headers.insert("x-forwarded-proto", value);
+/// `X-Forwarded-Host` (from `host`, the Host the client asked for).
+pub fn add_forwarded(headers: &mut HeaderMap, client: &ClientInfo, host: Option<&HeaderValue>) {
+    append_list(headers, X_FORWARDED_FOR, &client.ip_value);
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(client.proto));
+    if let Some(host) = host {
+        headers.insert(X_FORWARDED_HOST, host.clone());
     }
-    if let Some(host) = client.host.and_then(|h| HeaderValue::from_str(h).ok()) {
-        headers.insert("x-forwarded-host", host);
-    }
-    let node = match client.ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(_) => format!("\"[{ip}]\""),
-    };
-    let mut element = format!("for={node};proto={}", client.proto);
-    if let Some(host) = client.host {
-        if host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
-        {
-            element.push_str(";host=");
-            if host.contains(':') {
-                element.push('"');
-                element.push_str(host);
-                element.push('"');
+    let host = host.map(HeaderValue::as_bytes).filter(|h| {
+        h.iter()
+            .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(b))
+    });
+    match host {
+        None => append_list(headers, FORWARDED, &client.forwarded),
+        Some(host) => {
+            let base = client.forwarded.as_bytes();
+            let mut element = Vec::with_capacity(base.len() + host.len() + 8);
+            element.extend_from_slice(base);
+            element.extend_from_slice(b";host=");
+            if host.contains(&b':') {
+                element.push(b'"');
+                element.extend_from_slice(host);
+                element.push(b'"');
             } else {
-                element.push_str(host);
+                element.extend_from_slice(host);
+            }
+            if let Ok(element) = HeaderValue::from_bytes(&element) {
+                append_list(headers, FORWARDED, &element);
             }
         }
     }
-    append_list(headers, "forwarded", &element);
 }
 
-fn append_list(headers: &mut HeaderMap, name: &'static str, item: &str) {
-    let combined = match headers.get(name).and_then(|v| v.to_str().ok()) {
-        Some(existing) if !existing.is_empty() => format!("{existing}, {item}"),
-        _ => item.to_owned(),
-    };
-    if let Ok(value) = HeaderValue::from_str(&combined) {
-        headers.insert(name, value);
+fn append_list(headers: &mut HeaderMap, name: HeaderName, item: &HeaderValue) {
+    match headers.entry(name) {
+        Entry::Vacant(entry) => {
+            entry.insert(item.clone());
+        }
+        Entry::Occupied(mut entry) => {
+            let existing = entry.get().as_bytes();
+            if existing.is_empty() {
+                entry.insert(item.clone());
+                return;
+            }
+            let mut combined = Vec::with_capacity(existing.len() + 2 + item.len());
+            combined.extend_from_slice(existing);
+            combined.extend_from_slice(b", ");
+            combined.extend_from_slice(item.as_bytes());
+            if let Ok(value) = HeaderValue::from_bytes(&combined) {
+                entry.insert(value);
+            }
+        }
     }
 }
 
@@ -154,11 +208,8 @@ mod tests {
         ]);
         add_forwarded(
             &mut h,
-            &ClientInfo {
-                ip: "192.0.2.1".parse().expect("ip"),
-                proto: "https",
-                host: Some("www.example:8443"),
-            },
+            &ClientInfo::new("192.0.2.1".parse().expect("ip"), "https"),
+            Some(&HeaderValue::from_static("www.example:8443")),
         );
         assert_eq!(h["x-forwarded-for"], "203.0.113.9, 192.0.2.1");
         assert_eq!(h["x-forwarded-proto"], "https");
@@ -174,11 +225,8 @@ mod tests {
         let mut h = HeaderMap::new();
         add_forwarded(
             &mut h,
-            &ClientInfo {
-                ip: "2001:db8::1".parse().expect("ip"),
-                proto: "http",
-                host: None,
-            },
+            &ClientInfo::new("2001:db8::1".parse().expect("ip"), "http"),
+            None,
         );
         assert_eq!(h["forwarded"], "for=\"[2001:db8::1]\";proto=http");
     }

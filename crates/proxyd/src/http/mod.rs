@@ -1,15 +1,17 @@
 //! The HTTP (L7) side: serving client connections (HTTP/1.1 with keep-alive and HTTP/2,
 //! plain or over TLS) and relaying their requests.
 //!
-//! [`serve`] runs hyper's server on one accepted connection with the listener's limits: a
-//! header read timeout against slowloris, a cap on the header section (431 beyond it), and
-//! hyper's own 400 for malformed requests; each such case is logged and counted. Requests go
-//! to [`proxy::handle`]. The pieces: [`route`] (Host and path to a pool), [`headers`]
+//! Plain-text connections are served by proxyd's own HTTP/1.1 server, [`h1`], which holds no
+//! buffer while a keep-alive connection waits. [`serve`] runs hyper's server (TLS, and HTTP/2)
+//! on one accepted connection with the same limits: a header read timeout against slowloris,
+//! a cap on the header section (431 beyond it), and hyper's own 400 for malformed requests;
+//! each such case is logged and counted. Requests go to [`proxy::handle`]. The pieces: [`route`] (Host and path to a pool), [`headers`]
 //! (hop-by-hop, forwarded), [`body`] (streaming, replayable request bodies), [`upgrade`]
 //! (WebSocket pass-through), [`errors`] (proxyd's own answers).
 
 pub mod body;
 pub mod errors;
+pub mod h1;
 pub mod headers;
 pub mod proxy;
 pub mod route;
@@ -54,7 +56,10 @@ where
     let for_service = Arc::clone(&conn);
     let service = service_fn(move |req| {
         let conn = Arc::clone(&for_service);
-        async move { Ok::<_, Infallible>(proxy::handle(req, &conn).await) }
+        async move {
+            let req = req.map(body::ClientBody::Hyper);
+            Ok::<_, Infallible>(proxy::handle(req, &conn).await)
+        }
     });
     let result = builder
         .serve_connection_with_upgrades(TokioIo::new(io), service)

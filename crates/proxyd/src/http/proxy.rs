@@ -11,20 +11,21 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use hyper::body::Incoming;
 use hyper::header::{HeaderValue, COOKIE, HOST, SET_COOKIE};
 use hyper::http::request::Parts;
 use hyper::{Method, Request, Response, StatusCode, Uri, Version};
+use prometheus::IntCounter;
 use tracing::{debug, warn};
 
-use super::body::{ReplayableBody, ResponseBody};
+use super::body::{ClientBody, ReplayableBody, ResponseBody, UpstreamBody};
 use super::errors::ProxyError;
 use super::headers::{self, ClientInfo};
 use super::route::Routes;
-use super::upgrade;
+use super::upgrade::{self, ClientUpgrade};
 use crate::config::FailureKind;
 use crate::metrics::ProxyMetrics;
 use crate::pool::hash_key::KeySource;
+use crate::pool::upstream::UpstreamError;
 use crate::pool::{Affinity, Pool, Server};
 
 /// What a connection knows about itself, shared by its requests.
@@ -37,16 +38,42 @@ pub struct Connection {
     pub proto: &'static str,
     pub routes: Arc<Routes>,
     pub metrics: ProxyMetrics,
+    /// The client's forwarded-header values, formatted once.
+    identity: ClientInfo,
+    /// `proxyd_requests_total` of this listener by status class (1xx to 5xx), looked up once.
+    requests_by_class: [IntCounter; 5],
+}
+
+impl Connection {
+    pub fn new(
+        listener: &str,
+        client: SocketAddr,
+        proto: &'static str,
+        routes: Arc<Routes>,
+        metrics: ProxyMetrics,
+    ) -> Self {
+        let requests_by_class = ["1xx", "2xx", "3xx", "4xx", "5xx"]
+            .map(|class| metrics.requests.with_label_values(&[listener, class]));
+        Self {
+            listener: listener.to_owned(),
+            client,
+            proto,
+            routes,
+            metrics,
+            identity: ClientInfo::new(client.ip(), proto),
+            requests_by_class,
+        }
+    }
 }
 
 /// Answers one request; never fails (errors become responses).
-pub async fn handle(mut req: Request<Incoming>, conn: &Connection) -> Response<ResponseBody> {
+pub async fn handle(mut req: Request<ClientBody>, conn: &Connection) -> Response<ResponseBody> {
     let response = match route(&req, conn) {
         Ok(pool) => {
             let pool = Arc::clone(pool);
             let wants_upgrade =
                 req.version() == Version::HTTP_11 && headers::is_upgrade(req.headers());
-            let client_upgrade = wants_upgrade.then(|| hyper::upgrade::on(&mut req));
+            let client_upgrade = wants_upgrade.then(|| ClientUpgrade::of(&mut req));
             forward(req, client_upgrade, &pool, conn).await
         }
         Err(e) => Err((e, String::new())),
@@ -58,17 +85,8 @@ pub async fn handle(mut req: Request<Incoming>, conn: &Connection) -> Response<R
             .inc();
         error.response(&detail)
     });
-    let class = match response.status().as_u16() {
-        100..=199 => "1xx",
-        200..=299 => "2xx",
-        300..=399 => "3xx",
-        400..=499 => "4xx",
-        _ => "5xx",
-    };
-    conn.metrics
-        .requests
-        .with_label_values(&[&conn.listener, class])
-        .inc();
+    let class = usize::from((response.status().as_u16() / 100).clamp(1, 5)) - 1;
+    conn.requests_by_class[class].inc();
     response
 }
 
@@ -88,20 +106,20 @@ fn route<'a, B>(req: &Request<B>, conn: &'a Connection) -> Result<&'a Arc<Pool>,
 type Failure = (ProxyError, String);
 
 async fn forward(
-    req: Request<Incoming>,
-    client_upgrade: Option<hyper::upgrade::OnUpgrade>,
+    req: Request<ClientBody>,
+    client_upgrade: Option<ClientUpgrade>,
     pool: &Arc<Pool>,
     conn: &Connection,
 ) -> Result<Response<ResponseBody>, Failure> {
     let (mut parts, body) = req.into_parts();
     let host = request_host_of(&parts);
-    let (hash, cookie_server) = affinity(pool, &parts, conn, host.as_deref());
-    prepare_headers(&mut parts, conn, host.as_deref(), client_upgrade.is_some());
-    let path_and_query = parts
-        .uri
-        .path_and_query()
-        .map_or("/", |pq| pq.as_str())
-        .to_owned();
+    let host_text = host.as_ref().and_then(|h| h.to_str().ok());
+    let (hash, cookie_server) = affinity(pool, &parts, conn, host_text);
+    prepare_headers(&mut parts, conn, host.as_ref(), client_upgrade.is_some());
+    // Origin form ("/path?query"): the server is addressed by the connection.
+    let Some(uri) = origin_form(&parts.uri) else {
+        return Err((ProxyError::BadRequest, "invalid request target".into()));
+    };
     let idempotent = is_idempotent(&parts.method);
     let body = ReplayableBody::new(body);
     let mut client_upgrade = client_upgrade;
@@ -131,22 +149,25 @@ async fn forward(
             break;
         };
         let in_flight = server.begin();
-        let Some(uri) = upstream_uri(&server, &path_and_query) else {
-            return Err((ProxyError::BadRequest, "invalid request target".into()));
-        };
         let mut upstream = Request::new(body.attempt());
         *upstream.method_mut() = parts.method.clone();
-        *upstream.uri_mut() = uri;
+        *upstream.uri_mut() = uri.clone();
         *upstream.version_mut() = Version::HTTP_11;
-        *upstream.headers_mut() = parts.headers.clone();
+        // The last possible attempt takes the headers; earlier ones copy them for a retry.
+        *upstream.headers_mut() = if attempt + 1 < tries {
+            parts.headers.clone()
+        } else {
+            std::mem::take(&mut parts.headers)
+        };
 
         let mut wait = pool.timeouts.read.get() + pool.timeouts.connect.get();
         if let Some(deadline) = deadline {
             wait = wait.min(deadline.saturating_duration_since(Instant::now()));
         }
-        let outcome = tokio::time::timeout(wait, pool.client.request(upstream)).await;
+        let exchange = server.connections().send(server.address(), upstream);
+        let outcome = tokio::time::timeout(wait, exchange).await;
         let (kind, nothing_sent, detail) = match outcome {
-            Ok(Ok(mut response)) => {
+            Ok(Ok((mut response, connection))) => {
                 let status = response.status();
                 let kind = FailureKind::Http(status.as_u16());
                 let failed = status.is_server_error() || status.is_client_error();
@@ -175,18 +196,19 @@ async fn forward(
                         return Ok(switching_protocols(response));
                     }
                 }
+                let (parts, body) = response.into_parts();
+                let body = UpstreamBody::new(body, connection, in_flight);
                 return Ok(relay_response(
-                    response,
+                    parts,
+                    body,
                     pool,
                     &server,
                     cookie_server.as_deref(),
-                    in_flight,
                 ));
             }
             Ok(Err(e)) => {
-                let connect = e.is_connect();
-                let detail = error_chain(&e);
-                (FailureKind::Error, connect, detail)
+                let connect = matches!(e, UpstreamError::Connect(_));
+                (FailureKind::Error, connect, e.to_string())
             }
             Err(_) => (
                 FailureKind::Timeout,
@@ -249,40 +271,28 @@ fn note_failure(pool: &Pool, server: &Server, kind: FailureKind, detail: &str, c
     }
 }
 
-/// The error and its causes, e.g. "client error (Connect): tcp connect error: Connection refused".
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
+/// The Host the client asked for: its Host header, else the authority of its target.
+fn request_host_of(parts: &Parts) -> Option<HeaderValue> {
+    match parts.headers.get(HOST) {
+        Some(host) if host.to_str().is_ok() => Some(host.clone()),
+        _ => parts
+            .uri
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok()),
     }
-    text
 }
 
-fn request_host_of(parts: &Parts) -> Option<String> {
-    parts
-        .headers
-        .get(HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| parts.uri.authority().map(|a| a.as_str()))
-        .map(str::to_owned)
-}
-
-fn prepare_headers(parts: &mut Parts, conn: &Connection, host: Option<&str>, upgrade: bool) {
+fn prepare_headers(
+    parts: &mut Parts,
+    conn: &Connection,
+    host: Option<&HeaderValue>,
+    upgrade: bool,
+) {
     headers::remove_hop_by_hop(&mut parts.headers, upgrade);
-    headers::add_forwarded(
-        &mut parts.headers,
-        &ClientInfo {
-            ip: conn.client.ip(),
-            proto: conn.proto,
-            host,
-        },
-    );
+    headers::add_forwarded(&mut parts.headers, &conn.identity, host);
     if !parts.headers.contains_key(HOST) {
-        if let Some(value) = host.and_then(|h| HeaderValue::from_str(h).ok()) {
-            parts.headers.insert(HOST, value);
+        if let Some(host) = host {
+            parts.headers.insert(HOST, host.clone());
         }
     }
 }
@@ -294,13 +304,18 @@ fn is_idempotent(method: &Method) -> bool {
     )
 }
 
-fn upstream_uri(server: &Server, path_and_query: &str) -> Option<Uri> {
-    Uri::builder()
-        .scheme("http")
-        .authority(server.authority()?.clone())
-        .path_and_query(path_and_query)
-        .build()
-        .ok()
+fn origin_form(target: &Uri) -> Option<Uri> {
+    if target.scheme().is_none() && target.authority().is_none() {
+        return Some(target.clone());
+    }
+    let mut parts = hyper::http::uri::Parts::default();
+    parts.path_and_query = Some(
+        target
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| hyper::http::uri::PathAndQuery::from_static("/")),
+    );
+    Uri::from_parts(parts).ok()
 }
 
 /// The affinity hash and the sticky cookie's server, as the pool's balance asks.
@@ -368,13 +383,12 @@ impl KeySource for RequestKey<'_> {
 }
 
 fn relay_response(
-    response: Response<Incoming>,
+    mut parts: hyper::http::response::Parts,
+    body: UpstreamBody,
     pool: &Pool,
     server: &Server,
     cookie_server: Option<&str>,
-    in_flight: crate::pool::InFlight,
 ) -> Response<ResponseBody> {
-    let (mut parts, body) = response.into_parts();
     headers::remove_hop_by_hop(&mut parts.headers, false);
     if let Affinity::Cookie(signer) = &pool.affinity {
         if cookie_server != Some(server.address()) {
@@ -384,16 +398,10 @@ fn relay_response(
         }
     }
     debug!(pool = %pool.name, server = server.address(), status = %parts.status, "relayed");
-    Response::from_parts(
-        parts,
-        ResponseBody::Upstream {
-            body,
-            _in_flight: Some(in_flight),
-        },
-    )
+    Response::from_parts(parts, ResponseBody::Upstream(body))
 }
 
-fn switching_protocols(response: Response<Incoming>) -> Response<ResponseBody> {
+fn switching_protocols(response: Response<hyper::body::Incoming>) -> Response<ResponseBody> {
     let (parts, _) = response.into_parts();
     Response::from_parts(parts, ResponseBody::empty())
 }

@@ -1,27 +1,85 @@
 //! Upgraded connections (WebSocket and other `Upgrade` protocols): once the server answered
 //! 101, the client's and the server's connections are joined byte for byte until either
 //! side closes.
+//!
+//! The client's side comes from whichever server read the request: hyper's upgrade for
+//! HTTP/2 and TLS connections, or the socket itself from proxyd's HTTP/1.1 server, which
+//! hands it over through a [`H1Upgrade`] slot in the request's extensions once the 101 is
+//! written.
+
+use std::sync::{Arc, Mutex, PoisonError};
 
 use hyper::upgrade::OnUpgrade;
+use hyper::Request;
 use hyper_util::rt::TokioIo;
+use tokio::sync::oneshot;
 use tracing::debug;
 
+use super::h1::Rewind;
 use crate::pool::InFlight;
+
+/// Where proxyd's HTTP/1.1 server delivers the client's connection after a 101.
+#[derive(Debug, Clone)]
+pub struct H1Upgrade(Arc<Mutex<Option<oneshot::Receiver<Rewind>>>>);
+
+impl H1Upgrade {
+    pub fn new(receiver: oneshot::Receiver<Rewind>) -> Self {
+        Self(Arc::new(Mutex::new(Some(receiver))))
+    }
+}
+
+/// The client's side of an upgrade, once it completes.
+#[derive(Debug)]
+pub enum ClientUpgrade {
+    Hyper(OnUpgrade),
+    H1(oneshot::Receiver<Rewind>),
+}
+
+impl ClientUpgrade {
+    /// The client side of `req`'s upgrade.
+    pub fn of<B>(req: &mut Request<B>) -> Self {
+        let h1 = req
+            .extensions()
+            .get::<H1Upgrade>()
+            .and_then(|slot| slot.0.lock().unwrap_or_else(PoisonError::into_inner).take());
+        match h1 {
+            Some(receiver) => ClientUpgrade::H1(receiver),
+            None => ClientUpgrade::Hyper(hyper::upgrade::on(req)),
+        }
+    }
+}
 
 /// Joins the two upgraded connections in a task of their own; the server's in-flight count
 /// is held until the tunnel ends.
-pub fn tunnel(client: OnUpgrade, server: OnUpgrade, in_flight: InFlight) {
+pub fn tunnel(client: ClientUpgrade, server: OnUpgrade, in_flight: InFlight) {
     tokio::spawn(async move {
-        let (client, server) = match tokio::try_join!(client, server) {
-            Ok(both) => both,
+        let server = match server.await {
+            Ok(server) => server,
             Err(e) => {
                 debug!(error = %e, "upgrade did not complete");
                 return;
             }
         };
-        let mut client = TokioIo::new(client);
         let mut server = TokioIo::new(server);
-        match tokio::io::copy_bidirectional(&mut client, &mut server).await {
+        let copied = match client {
+            ClientUpgrade::Hyper(client) => match client.await {
+                Ok(client) => {
+                    tokio::io::copy_bidirectional(&mut TokioIo::new(client), &mut server).await
+                }
+                Err(e) => {
+                    debug!(error = %e, "upgrade did not complete");
+                    return;
+                }
+            },
+            ClientUpgrade::H1(client) => match client.await {
+                Ok(mut client) => tokio::io::copy_bidirectional(&mut client, &mut server).await,
+                Err(_) => {
+                    debug!("client connection closed before the upgrade");
+                    return;
+                }
+            },
+        };
+        match copied {
             Ok((up, down)) => debug!(
                 server = in_flight.server().address(),
                 up, down, "upgraded connection closed"

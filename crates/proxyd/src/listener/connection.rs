@@ -1,5 +1,9 @@
 //! One accepted connection: read a PROXY header if the peer is a trusted load balancer,
 //! terminate TLS if the listener has certificates, then serve HTTP or relay TCP.
+//!
+//! The task of a plain-text HTTP connection is what an idle keep-alive client costs, so the
+//! other paths (TLS and hyper, TCP relaying) are boxed: their state is allocated only by the
+//! connections that take them.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -58,28 +62,29 @@ pub async fn handle(
                     idle_timeout: listener.idle_timeout,
                     metrics: metrics.clone(),
                 };
-                crate::tcp::serve(stream, Arc::clone(pool), session).await;
+                Box::pin(crate::tcp::serve(stream, Arc::clone(pool), session)).await;
             }
             crate::snapshot::ListenerKind::Http {
                 routes,
                 server,
                 tls,
             } => {
-                let conn = Arc::new(crate::http::Connection {
-                    listener: listener.name.clone(),
+                let conn = Arc::new(crate::http::Connection::new(
+                    &listener.name,
                     client,
-                    proto: if tls.is_some() { "https" } else { "http" },
-                    routes: Arc::clone(routes),
-                    metrics: metrics.clone(),
-                });
+                    if tls.is_some() { "https" } else { "http" },
+                    Arc::clone(routes),
+                    metrics.clone(),
+                ));
                 match tls {
                     Some(acceptor) => {
                         let handshake =
                             tokio::time::timeout(listener.header_timeout, acceptor.accept(stream))
                                 .await;
                         match handshake {
+                            // Boxed: kept out of the task of every plain-text connection.
                             Ok(Ok(tls_stream)) => {
-                                crate::http::serve(tls_stream, conn, server).await
+                                Box::pin(crate::http::serve(tls_stream, conn, server)).await
                             }
                             Ok(Err(e)) => {
                                 metrics
@@ -97,7 +102,13 @@ pub async fn handle(
                             }
                         }
                     }
-                    None => crate::http::serve(stream, conn, server).await,
+                    None => {
+                        let timeouts = crate::http::h1::Timeouts {
+                            header: listener.header_timeout,
+                            idle: listener.idle_timeout,
+                        };
+                        crate::http::h1::serve(stream, conn, timeouts, server).await
+                    }
                 }
             }
         }

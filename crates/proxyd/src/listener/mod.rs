@@ -1,8 +1,8 @@
 //! Listening sockets and their accept loops.
 //!
-//! [`bind`] opens a listener's socket with `SO_REUSEADDR`, `SO_REUSEPORT` (so a reload or a
-//! new proxyd can bind the same address before the old socket closes) and the configured
-//! backlog. [`AcceptLoop::run`] accepts while the listener's `max_connections` allows,
+//! [`bind`] opens a listener's socket with `SO_REUSEADDR`, `SO_REUSEPORT` only when the
+//! listener asks for it (so a second proxyd cannot silently share a port), and the
+//! configured backlog. [`AcceptLoop::run`] accepts while the listener's `max_connections` allows,
 //! fetches the running configuration for every new connection (so after a reload new
 //! connections use the new one while open ones keep theirs), and hands the connection to
 //! [`connection::handle`]. The pieces: [`connection`] (PROXY header, TLS, HTTP or TCP) and
@@ -66,17 +66,34 @@ pub fn bind(listener: &Listener) -> Result<TcpListener, ListenError> {
     socket.set_nonblocking(true).map_err(fail)?;
     socket.set_tcp_nodelay(true).map_err(fail)?;
     socket.bind(&address.into()).map_err(fail)?;
-    let backlog = listener.backlog.unwrap_or(DEFAULT_BACKLOG);
-    socket
-        .listen(backlog.min(i32::MAX as u32) as i32)
-        .map_err(fail)?;
+    socket.listen(backlog_of(listener)).map_err(fail)?;
     TcpListener::from_std(socket.into()).map_err(fail)
+}
+
+fn backlog_of(listener: &Listener) -> i32 {
+    let backlog = listener.backlog.unwrap_or(DEFAULT_BACKLOG);
+    backlog.min(i32::MAX as u32) as i32
+}
+
+/// Applies `listener`'s backlog to a socket already listening (on reload): Linux takes a
+/// second `listen()` as a new backlog.
+pub fn set_backlog(socket: &TcpListener, listener: &Listener) -> Result<(), ListenError> {
+    let address = socket
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    socket2::SockRef::from(socket)
+        .listen(backlog_of(listener))
+        .map_err(|source| ListenError::Bind {
+            listener: listener.name.clone(),
+            address,
+            source,
+        })
 }
 
 /// One listener's accept loop.
 pub struct AcceptLoop {
     pub name: String,
-    pub socket: TcpListener,
+    pub socket: Arc<TcpListener>,
     pub max_connections: Option<usize>,
     pub snapshot: Arc<ArcSwap<Snapshot>>,
     pub metrics: ProxyMetrics,

@@ -1,12 +1,11 @@
 //! Pools of servers: who gets the next request or connection.
 //!
 //! A [`Pool`] holds its primary and backup [`Server`]s, one ha-core balancer for each group,
-//! and what the pool is configured with (affinity, retries, timeouts, the upstream keep-alive
-//! client). [`Pool::pick`] is the whole selection: sticky cookie first, then the algorithm over
+//! and what the pool is configured with (affinity, retries, timeouts). [`Pool::pick`] is the whole selection: sticky cookie first, then the algorithm over
 //! the primaries, and the backups only when no primary can take the request. The pieces are
 //! separate modules: [`server`] (state and counters of one server), [`passive`] (the sliding
-//! failure window), [`sticky`] (signed cookies), [`hash_key`] (key templates) and [`budget`]
-//! (the retry budget).
+//! failure window), [`upstream`] (keep-alive connections to a server), [`sticky`] (signed
+//! cookies), [`hash_key`] (key templates) and [`budget`] (the retry budget).
 
 pub mod budget;
 pub mod hash_key;
@@ -86,7 +85,6 @@ pub struct Pool {
     pub timeouts: config::Timeouts,
     pub proxy_protocol: ProxyProtocol,
     pub active_health: Option<config::ActiveHealth>,
-    pub client: upstream::Client,
     budget: Mutex<RetryBudget>,
 }
 
@@ -106,6 +104,7 @@ impl Pool {
                 weight: s.weight,
                 max_conns: s.max_conns,
                 backup: s.backup,
+                upstream: upstream::Settings::new(&c.timeouts, &c.keepalive),
             };
             let tracker = match &c.active_health {
                 Some(h) => Some(HealthTracker::new(h.rise, h.fall, HealthState::Up).map_err(
@@ -198,7 +197,6 @@ impl Pool {
             timeouts: c.timeouts.clone(),
             proxy_protocol: c.proxy_protocol,
             active_health: c.active_health.clone(),
-            client: upstream::client(&c.timeouts, &c.keepalive),
             budget: Mutex::new(RetryBudget::new(budget_ratio, Instant::now())),
         })
     }

@@ -14,6 +14,7 @@ use ha_core::health::{HealthTracker, Transition};
 use hyper::http::uri::Authority;
 
 use super::passive::PassiveHealth;
+use super::upstream::{ConnPool, Settings};
 
 /// Weights are scaled by this so slow start can ramp in small steps.
 const WEIGHT_SCALE: u32 = 16;
@@ -39,6 +40,8 @@ pub struct ServerSpec {
     pub weight: u32,
     pub max_conns: Option<u32>,
     pub backup: bool,
+    /// Upstream connections (HTTP): connect timeout and keep-alive.
+    pub upstream: Settings,
 }
 
 #[derive(Debug)]
@@ -66,6 +69,7 @@ pub struct Server {
     requests: AtomicU64,
     failures: AtomicU64,
     health: Mutex<Health>,
+    connections: ConnPool,
 }
 
 /// Counts a request or connection on a server while it lives.
@@ -112,6 +116,7 @@ impl Server {
                 last_check_error: None,
                 last_failure: None,
             }),
+            connections: ConnPool::new(spec.upstream.clone()),
         }
     }
 
@@ -123,6 +128,11 @@ impl Server {
     /// The address as a URI authority (for HTTP requests).
     pub fn authority(&self) -> Option<&Authority> {
         self.authority.as_ref()
+    }
+
+    /// The server's idle upstream connections (HTTP).
+    pub fn connections(&self) -> &ConnPool {
+        &self.connections
     }
 
     pub fn is_backup(&self) -> bool {
@@ -294,6 +304,7 @@ mod tests {
             weight: 2,
             max_conns: Some(2),
             backup: false,
+            upstream: Settings::default(),
         };
         Arc::new(Server::new(
             &spec,

@@ -1,0 +1,258 @@
+//! proxyd's own HTTP/1.1 server for plain-text client connections, built the way nginx
+//! serves them: a connection waiting for its next request holds no buffer (only its socket
+//! and a small task), a request head is parsed in place with httparse, and the answer's head
+//! and first bytes leave in one write.
+//!
+//! hyper's server keeps two 8 KiB buffers per connection for as long as it lives, so
+//! thousands of idle keep-alive clients cost hundreds of MiB; here they cost a couple of
+//! KiB each. TLS and HTTP/2 connections stay with hyper ([`super::serve`]); a plain-text
+//! client opening with the HTTP/2 preface (h2c with prior knowledge) is handed to hyper too.
+//!
+//! The limits are those of the hyper path: a header section over [`MAX_HEADER_BYTES`] gets
+//! 431, a malformed head 400, and a client must send a whole head within `header_timeout`
+//! of its first byte (slowloris); between requests a client may stay silent for
+//! `idle_timeout`. The pieces: [`head`] (parsing, framing), [`chunked`] (chunked bodies),
+//! [`request_body`] (streaming a body upstream), [`response`] (writing the answer),
+//! [`rewind`] (bytes put back in front of a socket).
+
+pub mod chunked;
+pub mod head;
+pub mod request_body;
+pub mod response;
+pub mod rewind;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use hyper::{Method, Request, StatusCode, Version};
+use hyper_util::rt::TokioExecutor;
+use hyper_util::server::conn::auto;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tracing::{debug, info};
+
+use super::body::ClientBody;
+use super::headers::is_upgrade;
+use super::proxy::{self, Connection};
+use super::upgrade::H1Upgrade;
+use super::MAX_HEADER_BYTES;
+use head::{Framing, Head, HeadError};
+pub use request_body::RequestStream;
+use response::Exchange;
+pub use rewind::Rewind;
+
+/// Size of the first read of a request head.
+const HEAD_READ: usize = 4096;
+
+/// The timeouts of a listener's client connections.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    pub header: Duration,
+    pub idle: Duration,
+}
+
+/// Serves one plain-text client connection until it closes.
+pub async fn serve(
+    stream: TcpStream,
+    conn: Arc<Connection>,
+    timeouts: Timeouts,
+    hyper_server: &auto::Builder<TokioExecutor>,
+) {
+    let (mut reader, mut writer) = stream.into_split();
+    // Empty (no allocation) while the connection waits for a request.
+    let mut buf = BytesMut::new();
+    let mut first = true;
+    loop {
+        if buf.is_empty() {
+            match tokio::time::timeout(timeouts.idle, reader.readable()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return,
+                Err(_) => {
+                    debug!(client = %conn.client, "idle keep-alive connection timed out");
+                    return;
+                }
+            }
+        }
+        let read = tokio::time::timeout(timeouts.header, read_head(&mut reader, &mut buf)).await;
+        let head = match read {
+            Ok(Ok(Some(head))) => head,
+            Ok(Ok(None)) => return, // closed between requests
+            Ok(Err(ReadError::Io(e))) => {
+                client_error(&conn, "io", &e.to_string());
+                return;
+            }
+            Ok(Err(ReadError::Head(HeadError::H2Preface))) if first => {
+                let Ok(stream) = reader.reunite(writer) else {
+                    return;
+                };
+                let io = Rewind::new(buf.freeze(), stream);
+                return Box::pin(super::serve(io, conn, hyper_server)).await;
+            }
+            Ok(Err(ReadError::Head(e))) => {
+                let (status, kind) = match e {
+                    HeadError::TooLarge => (
+                        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                        "header_too_large",
+                    ),
+                    _ => (StatusCode::BAD_REQUEST, "bad_request"),
+                };
+                client_error(&conn, kind, &e.to_string());
+                let _ = writer.write_all(&response::error_head(status)).await;
+                let _ = writer.shutdown().await;
+                return;
+            }
+            Err(_) => {
+                client_error(
+                    &conn,
+                    "header_timeout",
+                    "request header not received in time",
+                );
+                return;
+            }
+        };
+        first = false;
+        // The exchange's future is boxed so that an idle connection's task stays small.
+        let next = Box::pin(exchange(head, reader, writer, buf, &conn)).await;
+        match next {
+            Next::KeepAlive(r, w, b) => {
+                (reader, writer) = (r, w);
+                // Drop the buffer while idle unless a pipelined request is already in it.
+                buf = if b.is_empty() { BytesMut::new() } else { b };
+            }
+            Next::Close(mut w) => {
+                let _ = w.shutdown().await;
+                return;
+            }
+            Next::Upgraded => return,
+        }
+    }
+}
+
+enum ReadError {
+    Io(std::io::Error),
+    Head(HeadError),
+}
+
+/// Reads until a whole head is in `buf`; `None` when the client closed before sending one.
+async fn read_head(
+    reader: &mut OwnedReadHalf,
+    buf: &mut BytesMut,
+) -> Result<Option<Head>, ReadError> {
+    loop {
+        if !buf.is_empty() {
+            if let Some(head) = head::parse(buf, MAX_HEADER_BYTES).map_err(ReadError::Head)? {
+                return Ok(Some(head));
+            }
+        }
+        if buf.capacity() == buf.len() {
+            buf.reserve(if buf.is_empty() { HEAD_READ } else { buf.len() });
+        }
+        let n = reader.read_buf(buf).await.map_err(ReadError::Io)?;
+        if n == 0 {
+            return if buf.is_empty() {
+                Ok(None)
+            } else {
+                Err(ReadError::Head(HeadError::Malformed(
+                    "connection closed mid-head",
+                )))
+            };
+        }
+    }
+}
+
+/// What the connection does after an exchange.
+enum Next {
+    KeepAlive(OwnedReadHalf, OwnedWriteHalf, BytesMut),
+    Close(OwnedWriteHalf),
+    /// The socket went to an upgrade tunnel.
+    Upgraded,
+}
+
+/// One request and its answer.
+async fn exchange(
+    head: Head,
+    reader: OwnedReadHalf,
+    mut writer: OwnedWriteHalf,
+    buf: BytesMut,
+    conn: &Connection,
+) -> Next {
+    let Head {
+        parts,
+        framing,
+        keep_alive,
+        expects_continue,
+    } = head;
+    let answer = Exchange {
+        head_request: parts.method == Method::HEAD,
+        http10: parts.version == Version::HTTP_10,
+        keep_alive,
+    };
+    if expects_continue
+        && writer
+            .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+            .await
+            .is_err()
+    {
+        return Next::Close(writer);
+    }
+    // A body borrows the read half; a request without one leaves it here.
+    let home: request_body::Home = Arc::new(Mutex::new(None));
+    let (body, mut kept) = match framing {
+        Framing::Empty => (ClientBody::empty(), Some((reader, buf))),
+        framing => (
+            ClientBody::H1(RequestStream::new(framing, reader, buf, Arc::clone(&home))),
+            None,
+        ),
+    };
+    let mut req = Request::from_parts(parts, body);
+    let upgrade = (req.version() == Version::HTTP_11 && is_upgrade(req.headers())).then(|| {
+        let (sender, receiver) = oneshot::channel();
+        req.extensions_mut().insert(H1Upgrade::new(receiver));
+        sender
+    });
+    let response = proxy::handle(req, conn).await;
+    let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
+    let written = response::write(&mut writer, response, answer).await;
+    let keep_alive = match written {
+        Ok(keep_alive) => keep_alive,
+        Err(e) => {
+            client_error(conn, "io", &e.to_string());
+            return Next::Close(writer);
+        }
+    };
+    if switching {
+        let (Some(sender), Some((reader, rest))) = (upgrade, kept.take()) else {
+            return Next::Close(writer);
+        };
+        return match reader.reunite(writer) {
+            Ok(stream) => {
+                let _ = sender.send(Rewind::new(rest.freeze(), stream));
+                Next::Upgraded
+            }
+            Err(e) => Next::Close(e.1),
+        };
+    }
+    if !keep_alive {
+        return Next::Close(writer);
+    }
+    match kept.or_else(|| request_body::reclaim(&home)) {
+        Some((reader, rest)) => Next::KeepAlive(reader, writer, rest),
+        // The body was not read to its end: its rest cannot be told from a next request.
+        None => Next::Close(writer),
+    }
+}
+
+fn client_error(conn: &Connection, kind: &'static str, why: &str) {
+    conn.metrics
+        .client_errors
+        .with_label_values(&[&conn.listener, kind])
+        .inc();
+    if kind == "io" {
+        debug!(client = %conn.client, error = why, "client connection ended with an error");
+    } else {
+        info!(client = %conn.client, listener = %conn.listener, kind, error = why, "bad input from client");
+    }
+}
