@@ -10,12 +10,15 @@
 //! - [`pool`] hands out a backend connection with the client's wire format; the response is
 //!   relayed byte for byte ([`protocol::response`] finds its end). Prepared statements are
 //!   mapped per backend connection by [`prepared`].
+//! - [`monitor`] checks every backend and keeps the [`topology`]'s live view true (read
+//!   rotation, the one writer, its epoch); it carries out failovers and switchovers.
 //! - [`stats`] counts for `hactl status` and metrics; [`service`] is the daemon as ha-core
 //!   runs it; [`config`] the file's shape and checks; [`protocol`] the wire codec.
 
 pub mod classify;
 pub mod config;
 pub mod listener;
+pub mod monitor;
 pub mod pool;
 pub mod prepared;
 pub mod protocol;

@@ -24,7 +24,7 @@ const DEFAULT_SERVER_VERSION: &str = "5.5.5-10.11.0-MariaDB";
 pub struct Shared {
     pub users: ArcSwap<Users>,
     pub stats: Stats,
-    pub topology: Topology,
+    pub topology: Arc<Topology>,
     pub next_connection_id: AtomicU32,
     pub max_packet_size: usize,
     pub max_prepared_per_connection: usize,
@@ -36,7 +36,7 @@ impl Shared {
         Shared {
             users: ArcSwap::from_pointee(users),
             stats,
-            topology,
+            topology: Arc::new(topology),
             next_connection_id: AtomicU32::new(1),
             max_packet_size: crate::protocol::packet::DEFAULT_MAX_PACKET_SIZE,
             max_prepared_per_connection: crate::prepared::MAX_PER_CONNECTION,

@@ -1,14 +1,16 @@
-//! dbrouterd as a daemon: starts the data path (topology, routers with their connection pools,
-//! listeners), answers `health`, `status` and `route.explain`, applies reloads, and stops by
-//! closing the listeners and letting sessions finish until the deadline.
+//! dbrouterd as a daemon: starts the monitor and the data path (topology, routers with their
+//! connection pools, listeners), answers `health`, `status`, `route.explain`,
+//! `backend.drain`, `backend.enable`, `db.switchover` and `db.failover`, applies reloads, and
+//! stops by closing the listeners and letting sessions finish until the deadline.
 //!
-//! Reload applies the users (new logins see them at once); listeners, backends and pools are
-//! built at start and need a restart to change (the reload answer says so).
+//! Reload applies the users (new logins see them at once); listeners, backends, pools, the
+//! monitor and failover settings are built at start and need a restart to change (the reload
+//! answer says so).
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use ha_core::control::{Access, BoxFuture, Caller, CommandError, ErrorKind};
@@ -16,15 +18,16 @@ use ha_core::daemon::{BoxError, Common, Context, Service};
 use serde_json::{json, Map, Value};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{debug, info};
+use tracing::{info, warn};
 
 use crate::config::Config;
 use crate::listener::{listen, Bound, Shared};
-use crate::pool::{BackendConn, Login};
+use crate::monitor::promote::Kind;
+use crate::monitor::{metrics::MonitorMetrics, topology_status, Monitor, MonitorHandle};
 use crate::router::Router;
 use crate::stats::Stats;
 use crate::topology::Topology;
-use crate::users::{BackendSecret, Users};
+use crate::users::Users;
 
 pub struct Dbrouterd {
     config: ArcSwap<Config>,
@@ -33,6 +36,7 @@ pub struct Dbrouterd {
     listeners: Vec<Bound>,
     accepting: CancellationToken,
     sessions: TaskTracker,
+    monitor: Option<MonitorHandle>,
 }
 
 impl Service for Dbrouterd {
@@ -61,10 +65,29 @@ impl Service for Dbrouterd {
                 .pools
                 .iter()
                 .map(|(name, pool)| {
-                    let router = Router::new(name, pool, &shared.topology, ctx.shutdown.clone());
+                    let router = Router::new(
+                        name,
+                        pool,
+                        &shared.topology,
+                        config.failover.hold_writes.get(),
+                        ctx.shutdown.clone(),
+                    );
                     (name.clone(), Arc::new(router))
                 })
                 .collect();
+            let monitor = match monitor_password(&config).await {
+                Some(password) => {
+                    let metrics = MonitorMetrics::register(ctx.metrics.registry())?;
+                    let monitor = Monitor::new(&config, password, shared.clone(), metrics);
+                    Some(monitor.spawn(ctx.shutdown.clone()).await)
+                }
+                None => {
+                    warn!(
+                        "no monitor password: no health checks, the configured writer is trusted"
+                    );
+                    None
+                }
+            };
             let accepting = ctx.shutdown.child_token();
             let sessions = TaskTracker::new();
             let mut listeners = Vec::new();
@@ -84,7 +107,6 @@ impl Service for Dbrouterd {
                 .await?;
                 listeners.push(bound);
             }
-            tokio::spawn(probe_version(config.clone(), shared.clone()));
             Ok(Arc::new(Dbrouterd {
                 config: ArcSwap::from_pointee(config),
                 shared,
@@ -92,6 +114,7 @@ impl Service for Dbrouterd {
                 listeners,
                 accepting,
                 sessions,
+                monitor,
             }))
         })
     }
@@ -102,7 +125,7 @@ impl Service for Dbrouterd {
             .store(Arc::new(Users::from_config(&config.users)));
         let changes = json!({
             "users": config.users.len(),
-            "note": "users applied; listeners, backends and pools take effect at restart",
+            "note": "users applied; listeners, backends, pools, monitor and failover settings take effect at restart",
         });
         self.config.store(Arc::new(config));
         Box::pin(async move { Ok(changes) })
@@ -119,45 +142,44 @@ impl Service for Dbrouterd {
 
     fn status(&self) -> Value {
         let stats = self.shared.stats.snapshot();
-        let backends: Vec<Value> = self
-            .shared
-            .topology
-            .nodes
-            .iter()
-            .map(|n| {
-                json!({
-                    "name": n.name,
-                    "address": n.address,
-                    "role": format!("{:?}", n.role).to_lowercase(),
-                    "reachable": n.reachable_flag(),
-                    "connections_open": n.open_connections.load(Ordering::Relaxed),
-                    "sessions_using": n.in_use.load(Ordering::Relaxed),
-                    "queries": stats["backends"][&n.name]["queries"].clone(),
-                })
-            })
-            .collect();
+        let topology = &self.shared.topology;
+        let mut backends = topology.status();
+        for b in &mut backends {
+            let name = b["name"].as_str().unwrap_or_default().to_string();
+            b["queries"] = stats["backends"][&name]["queries"].clone();
+        }
         let summary = format!(
-            "{} sessions; {}",
+            "{} sessions; epoch {}; writer {}; {}",
             stats["sessions"],
-            self.shared
-                .topology
+            topology.epoch(),
+            topology
+                .writer()
+                .map(|w| w.name.as_str())
+                .unwrap_or("none (writes held)"),
+            topology
                 .nodes
                 .iter()
-                .map(|n| format!(
-                    "{} {} ({} conns)",
-                    n.name,
-                    if n.reachable_flag() {
-                        "up"
-                    } else {
-                        "unreachable"
-                    },
-                    n.open_connections.load(Ordering::Relaxed)
-                ))
+                .map(|n| {
+                    let o = n.observed();
+                    let lag = o
+                        .lag_ms
+                        .map(|l| format!(", lag {l} ms"))
+                        .unwrap_or_default();
+                    format!(
+                        "{} {}{}{} ({} conns)",
+                        n.name,
+                        o.state,
+                        if n.is_drained() { ", drained" } else { "" },
+                        lag,
+                        n.open_connections.load(Ordering::Relaxed)
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join(", ")
         );
         json!({
             "summary": summary,
+            "topology": topology_status(topology),
             "listeners": self.listeners.iter().map(|l| json!({"name": l.name, "address": l.address.to_string(), "pool": l.pool})).collect::<Vec<_>>(),
             "sessions": stats["sessions"],
             "sessions_total": stats["sessions_total"],
@@ -167,7 +189,13 @@ impl Service for Dbrouterd {
     }
 
     fn commands(&self) -> Vec<(&'static str, Access)> {
-        vec![("route.explain", Access::Read)]
+        vec![
+            ("route.explain", Access::Read),
+            ("backend.drain", Access::Admin),
+            ("backend.enable", Access::Admin),
+            ("db.switchover", Access::Admin),
+            ("db.failover", Access::Admin),
+        ]
     }
 
     fn call<'a>(
@@ -179,6 +207,10 @@ impl Service for Dbrouterd {
         Box::pin(async move {
             match cmd {
                 "route.explain" => self.explain(args),
+                "backend.drain" => self.drain(args, true),
+                "backend.enable" => self.drain(args, false),
+                "db.switchover" => self.change(Kind::Switchover, args).await,
+                "db.failover" => self.change(Kind::Failover, args).await,
                 other => Err(CommandError::new(
                     ErrorKind::UnknownCommand,
                     format!("unknown command {other}"),
@@ -206,6 +238,32 @@ impl Service for Dbrouterd {
 }
 
 impl Dbrouterd {
+    /// `backend.drain backend=NAME` / `backend.enable backend=NAME`: out of or back into the
+    /// read rotation (the monitor's verdict still applies).
+    fn drain(&self, args: &Map<String, Value>, drained: bool) -> Result<Value, CommandError> {
+        let name = args
+            .get("backend")
+            .and_then(Value::as_str)
+            .ok_or_else(|| CommandError::invalid_argument("needs backend=NAME"))?;
+        let node = self
+            .shared
+            .topology
+            .by_name(name)
+            .ok_or_else(|| CommandError::not_found(format!("no backend named {name}")))?;
+        node.set_drained(drained);
+        info!(backend = %name, drained, "read rotation changed by command");
+        Ok(json!({"backend": name, "drained": drained, "in_read_rotation": node.can_read()}))
+    }
+
+    /// `db.switchover [to=NAME]` / `db.failover [to=NAME]`.
+    async fn change(&self, kind: Kind, args: &Map<String, Value>) -> Result<Value, CommandError> {
+        let monitor = self.monitor.as_ref().ok_or_else(|| {
+            CommandError::failed("no monitor runs (monitor password missing): no topology changes")
+        })?;
+        let to = args.get("to").and_then(Value::as_str).map(str::to_string);
+        monitor.change(kind, to).await.map_err(CommandError::failed)
+    }
+
     /// `route.explain sql="..." [pool=NAME | listener=NAME]`.
     fn explain(&self, args: &Map<String, Value>) -> Result<Value, CommandError> {
         let sql = args.get("sql").and_then(Value::as_str).ok_or_else(|| {
@@ -237,30 +295,17 @@ impl Dbrouterd {
     }
 }
 
-/// Learns the backends' server version (shown in the greeting) with the monitor account.
-async fn probe_version(config: Config, shared: Arc<Shared>) {
-    let password = match (&config.monitor.password, &config.monitor.password_file) {
-        (Some(p), _) => p.0.clone(),
+/// The monitor's password, inline or from its file.
+async fn monitor_password(config: &Config) -> Option<String> {
+    match (&config.monitor.password, &config.monitor.password_file) {
+        (Some(p), _) => Some(p.0.clone()),
         (None, Some(path)) => match tokio::fs::read_to_string(path).await {
-            Ok(text) => text.trim_end().to_string(),
-            Err(_) => return,
-        },
-        (None, None) => return,
-    };
-    let login = Login {
-        user: config.monitor.user.clone(),
-        secret: BackendSecret::Password(password.into_bytes()),
-        caps: crate::protocol::Capabilities::empty(),
-        charset: crate::session::handshake::DEFAULT_CHARSET,
-        init_sql: None,
-    };
-    for node in &shared.topology.nodes {
-        match BackendConn::connect(node.clone(), &login, Duration::from_secs(2)).await {
-            Ok(conn) => {
-                shared.learn_server_version(&conn.server_version);
-                return;
+            Ok(text) => Some(text.trim_end().to_string()),
+            Err(e) => {
+                warn!(file = %path.display(), error = %e, "cannot read the monitor password");
+                None
             }
-            Err(e) => debug!(backend = %node.name, error = %e, "version probe failed"),
-        }
+        },
+        (None, None) => None,
     }
 }

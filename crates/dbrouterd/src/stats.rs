@@ -146,6 +146,14 @@ impl Stats {
         }
     }
 
+    /// Statements routed to backend `index` so far, all classes.
+    pub fn backend_queries(&self, index: usize) -> u64 {
+        self.queries
+            .get(index)
+            .map(|b| b.iter().map(IntCounter::get).sum())
+            .unwrap_or(0)
+    }
+
     pub fn error(&self, kind: ErrorKind) {
         if let Some(c) = self.errors.get(kind as usize) {
             c.inc();

@@ -1,19 +1,42 @@
-//! The servers dbrouterd knows and what it currently believes about them: a static view from
-//! the configuration (name, address, role) plus a reachability flag the connection pools keep
-//! up to date.
+//! The servers dbrouterd knows and what it currently believes about them: the static view from
+//! the configuration (name, address, configured role) plus the live view the monitor keeps up to
+//! date (reachable, readable, writable, lag, GTID positions) and the topology's current writer
+//! and epoch.
 //!
-//! This is the seam for the monitor (issue 7): it will own the role and health of each
-//! [`BackendNode`] (read_only, replication state, lag, rise/fall) and the router keeps asking
-//! the same questions: [`BackendNode::is_writable`] and [`BackendNode::can_read`].
+//! The hot path only reads atomics: [`Topology::writer`] (the one backend that may take writes
+//! now, `None` while none is confirmed writable or during a topology change) and
+//! [`BackendNode::can_read`]. The monitor ([`crate::monitor`]) is the only writer of the live
+//! view; without a monitor password configured there is no monitor and the static view holds
+//! (the first configured writer takes writes, every reachable backend reads).
 
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
 
 use crate::config::{Config, Role};
 
 /// After a failed connect a backend is skipped for this long, then tried again.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// No writer: the value of [`Topology`]'s writer slot while none is confirmed.
+const NO_WRITER: usize = usize::MAX;
+
+/// What the monitor last saw on a backend, for status output.
+#[derive(Debug, Clone, Default)]
+pub struct Observed {
+    /// `up`, `down`, `broken`, `lagging`, `unknown`.
+    pub state: String,
+    /// Why the backend is not usable, when it is not.
+    pub reason: Option<String>,
+    pub read_only: Option<bool>,
+    pub lag_ms: Option<u64>,
+    pub gtid_current_pos: String,
+    pub gtid_slave_pos: String,
+    pub replicating_from: Option<String>,
+    pub queries_per_second: f64,
+}
 
 /// One database server.
 #[derive(Debug)]
@@ -27,10 +50,18 @@ pub struct BackendNode {
     /// Milliseconds since `epoch` of the last failed connect.
     failed_at_ms: AtomicU64,
     epoch: Instant,
+    /// The monitor says it may serve reads (up, replicating, not lagging).
+    readable: AtomicBool,
+    /// Taken out of read rotation by `backend.drain`.
+    drained: AtomicBool,
     /// Backend connections open (pooled and in use).
     pub open_connections: AtomicI64,
     /// Sessions currently routed to this backend (for least_conn).
     pub in_use: AtomicU64,
+    /// Sessions with a transaction open on this backend (switchover waits for them).
+    pub open_transactions: AtomicI64,
+    /// The monitor's last observation.
+    pub observed: Mutex<Observed>,
 }
 
 impl BackendNode {
@@ -43,8 +74,15 @@ impl BackendNode {
             reachable: AtomicBool::new(true),
             failed_at_ms: AtomicU64::new(0),
             epoch: Instant::now(),
+            readable: AtomicBool::new(true),
+            drained: AtomicBool::new(false),
             open_connections: AtomicI64::new(0),
             in_use: AtomicU64::new(0),
+            open_transactions: AtomicI64::new(0),
+            observed: Mutex::new(Observed {
+                state: "unknown".into(),
+                ..Default::default()
+            }),
         }
     }
 
@@ -61,7 +99,7 @@ impl BackendNode {
         self.reachable.load(Ordering::Relaxed)
     }
 
-    /// Records the outcome of a connection attempt.
+    /// Records the outcome of a connection attempt (or of a connection lost mid-statement).
     pub fn record_connect(&self, ok: bool) {
         if !ok {
             let now = self.epoch.elapsed().as_millis() as u64;
@@ -70,14 +108,43 @@ impl BackendNode {
         self.reachable.store(ok, Ordering::Relaxed);
     }
 
-    /// May take writes: configured as the writer (the monitor will refine this with
-    /// read_only and failover).
-    pub fn is_writable(&self) -> bool {
-        self.role == Role::Writer && self.is_reachable()
+    /// The monitor's verdict on reads.
+    pub fn set_readable(&self, readable: bool) {
+        self.readable.store(readable, Ordering::Relaxed);
     }
 
+    pub fn is_readable_by_monitor(&self) -> bool {
+        self.readable.load(Ordering::Relaxed)
+    }
+
+    pub fn set_drained(&self, drained: bool) {
+        self.drained.store(drained, Ordering::Relaxed);
+    }
+
+    pub fn is_drained(&self) -> bool {
+        self.drained.load(Ordering::Relaxed)
+    }
+
+    /// In read rotation: the monitor says so, not drained, and no connect just failed.
     pub fn can_read(&self) -> bool {
-        self.is_reachable()
+        self.is_readable_by_monitor() && !self.is_drained() && self.is_reachable()
+    }
+
+    pub fn observed(&self) -> Observed {
+        self.observed.lock().map(|o| o.clone()).unwrap_or_default()
+    }
+
+    pub fn set_observed(&self, o: Observed) {
+        if let Ok(mut slot) = self.observed.lock() {
+            *slot = o;
+        }
+    }
+
+    /// `host` and `port` of the address, for CHANGE MASTER TO.
+    pub fn host_port(&self) -> Option<(&str, u16)> {
+        let (host, port) = self.address.rsplit_once(':')?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        Some((host, port.parse().ok()?))
     }
 }
 
@@ -97,25 +164,133 @@ impl ha_core::balance::Backend for BackendNode {
     }
 }
 
-/// Every configured backend, in configuration order.
+/// Every configured backend, in configuration order, and who takes writes.
 #[derive(Debug)]
 pub struct Topology {
     pub nodes: Vec<Arc<BackendNode>>,
+    /// Index of the confirmed writable writer, or [`NO_WRITER`].
+    writer: AtomicUsize,
+    /// The writer the topology names even while writes are held (status, default routing).
+    designated: AtomicUsize,
+    /// The epoch of the current topology (0: as configured, before any change).
+    epoch: AtomicU64,
+    /// Whether a monitor confirms the writer (otherwise the configured one is trusted).
+    monitored: AtomicBool,
 }
 
 impl Topology {
     pub fn from_config(config: &Config) -> Self {
+        let nodes: Vec<Arc<BackendNode>> = config
+            .backends
+            .iter()
+            .enumerate()
+            .map(|(i, b)| Arc::new(BackendNode::new(i, b)))
+            .collect();
+        let first_writer = nodes
+            .iter()
+            .find(|n| n.role == Role::Writer)
+            .map(|n| n.index)
+            .unwrap_or(NO_WRITER);
         Topology {
-            nodes: config
-                .backends
-                .iter()
-                .enumerate()
-                .map(|(i, b)| Arc::new(BackendNode::new(i, b)))
-                .collect(),
+            nodes,
+            writer: AtomicUsize::new(first_writer),
+            designated: AtomicUsize::new(first_writer),
+            epoch: AtomicU64::new(0),
+            monitored: AtomicBool::new(false),
         }
     }
 
     pub fn by_name(&self, name: &str) -> Option<&Arc<BackendNode>> {
         self.nodes.iter().find(|n| n.name == name)
+    }
+
+    /// The backend that may take writes now, if any.
+    pub fn writer(&self) -> Option<&Arc<BackendNode>> {
+        let w = self.nodes.get(self.writer.load(Ordering::Acquire))?;
+        if self.monitored.load(Ordering::Relaxed) {
+            Some(w)
+        } else {
+            w.is_reachable().then_some(w)
+        }
+    }
+
+    /// The writer the topology names (writable or not).
+    pub fn designated(&self) -> Option<&Arc<BackendNode>> {
+        self.nodes.get(self.designated.load(Ordering::Acquire))
+    }
+
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    /// From now on the monitor decides; writes wait until it confirms a writer.
+    pub fn start_monitoring(&self) {
+        self.monitored.store(true, Ordering::Relaxed);
+        self.writer.store(NO_WRITER, Ordering::Release);
+    }
+
+    pub fn is_monitored(&self) -> bool {
+        self.monitored.load(Ordering::Relaxed)
+    }
+
+    /// Writes go to `index` (confirmed writable), or nowhere (`None`).
+    pub fn set_writer(&self, index: Option<usize>) {
+        self.writer
+            .store(index.unwrap_or(NO_WRITER), Ordering::Release);
+    }
+
+    /// The topology names `index` the writer, at `epoch`.
+    pub fn designate(&self, index: usize, epoch: u64) {
+        self.designated.store(index, Ordering::Release);
+        self.epoch.store(epoch, Ordering::Release);
+    }
+
+    /// Sessions with a transaction open on `index`.
+    pub fn open_transactions(&self, index: usize) -> i64 {
+        self.nodes
+            .get(index)
+            .map(|n| n.open_transactions.load(Ordering::Relaxed))
+            .unwrap_or(0)
+    }
+
+    /// Status of every backend: configured role, current role, state, lag, GTID, connections.
+    pub fn status(&self) -> Vec<Value> {
+        let writer = self.writer.load(Ordering::Acquire);
+        let designated = self.designated.load(Ordering::Acquire);
+        self.nodes
+            .iter()
+            .map(|n| {
+                let o = n.observed();
+                let role = if n.index == designated {
+                    "writer"
+                } else {
+                    match n.role {
+                        Role::Writer | Role::Standby => "standby",
+                        Role::Replica => "replica",
+                    }
+                };
+                json!({
+                    "name": n.name,
+                    "address": n.address,
+                    "configured_role": format!("{:?}", n.role).to_lowercase(),
+                    "role": role,
+                    "takes_writes": n.index == writer,
+                    "state": o.state,
+                    "reason": o.reason,
+                    "in_read_rotation": n.can_read(),
+                    "drained": n.is_drained(),
+                    "reachable": n.reachable_flag(),
+                    "read_only": o.read_only,
+                    "lag_ms": o.lag_ms,
+                    "gtid_current_pos": o.gtid_current_pos,
+                    "gtid_slave_pos": o.gtid_slave_pos,
+                    "replicating_from": o.replicating_from,
+                    "connections_open": n.open_connections.load(Ordering::Relaxed),
+                    "sessions_using": n.in_use.load(Ordering::Relaxed),
+                    "open_transactions": n.open_transactions.load(Ordering::Relaxed),
+                    "queries_per_second": o.queries_per_second,
+                })
+            })
+            .collect()
     }
 }

@@ -233,6 +233,32 @@ pub struct Failover {
     pub confirm_checks: u32,
     #[serde(default = "yes")]
     pub fence_old_writer: bool,
+    /// How long a write waits for a writer while there is none (during a failover or
+    /// switchover) before it fails.
+    #[serde(default = "ten_seconds")]
+    pub hold_writes: Duration,
+    /// How long a switchover waits for open transactions on the old writer to finish, and
+    /// for the standby to catch up, before it gives up (and the old writer stays writer).
+    #[serde(default = "ten_seconds")]
+    pub switchover_timeout: Duration,
+    /// How long a failover waits for the standby to apply what it received from the dead
+    /// writer before it promotes it anyway.
+    #[serde(default = "thirty_seconds")]
+    pub catchup_timeout: Duration,
+    /// The replication account, for making the old writer a replica of the new one after a
+    /// switchover (replicas keep their own credentials when repointed). Without it the old
+    /// writer is only made read-only.
+    #[serde(default)]
+    pub replication_user: Option<String>,
+    #[serde(default)]
+    pub replication_password: Option<Secret>,
+}
+
+fn ten_seconds() -> Duration {
+    Duration::from_secs(10)
+}
+fn thirty_seconds() -> Duration {
+    Duration::from_secs(30)
 }
 
 fn yes() -> bool {
@@ -245,6 +271,11 @@ impl Default for Failover {
             auto: false,
             confirm_checks: three(),
             fence_old_writer: true,
+            hold_writes: ten_seconds(),
+            switchover_timeout: ten_seconds(),
+            catchup_timeout: thirty_seconds(),
+            replication_user: None,
+            replication_password: None,
         }
     }
 }

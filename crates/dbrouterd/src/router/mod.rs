@@ -2,14 +2,16 @@
 //! takes a read, and `route.explain`.
 //!
 //! The per-statement decision is [`decide`] (pure, unit-tested); this module turns its
-//! [`Target`] into a backend with the pool's balancing algorithm and the static view of the
-//! [`Topology`](crate::topology::Topology): the first configured writer whose role is writer
-//! and that is reachable takes writes; reads go to reachable readers, or to the writer when
-//! there is none (`reads_when_no_reader: writer`), or fail (`error`).
+//! [`Target`] into a backend with the pool's balancing algorithm and the live view of the
+//! [`Topology`](crate::topology::Topology): the topology's confirmed writer takes writes when
+//! it is one of the pool's writers (while there is none, e.g. during a failover, writes wait up
+//! to `failover.hold_writes` for one: [`Router::wait_writer`]); reads go to readers in rotation,
+//! or to the writer when there is none (`reads_when_no_reader: writer`), or fail (`error`).
 
 pub mod decide;
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use ha_core::balance::{Algorithm, AnyBalancer, Balancer, PickContext};
 use serde_json::{json, Value};
@@ -27,6 +29,8 @@ pub struct Router {
     pub config: Pool,
     writers: Vec<Arc<BackendNode>>,
     readers: Vec<Arc<BackendNode>>,
+    topology: Arc<Topology>,
+    hold_writes: Duration,
     balancer: AnyBalancer,
     pub pools: Pools,
 }
@@ -35,7 +39,8 @@ impl Router {
     pub fn new(
         name: &str,
         config: &Pool,
-        topology: &Topology,
+        topology: &Arc<Topology>,
+        hold_writes: Duration,
         shutdown: CancellationToken,
     ) -> Self {
         let find = |names: &[String]| -> Vec<Arc<BackendNode>> {
@@ -54,6 +59,8 @@ impl Router {
             config: config.clone(),
             writers: find(&config.writers),
             readers: find(&config.readers),
+            topology: topology.clone(),
+            hold_writes,
             balancer: algorithm.build(),
             pools: Pools::new(config.connection_pool.clone(), shutdown),
         }
@@ -64,10 +71,29 @@ impl Router {
         if self.config.writes == Writes::Refuse {
             return Err(ErrPacket::writes_refused(&self.name));
         }
-        self.writers
-            .iter()
-            .find(|w| w.is_writable())
+        self.topology
+            .writer()
+            .filter(|w| self.writers.iter().any(|p| p.index == w.index))
             .ok_or_else(|| ErrPacket::no_backend(&self.name, "primary"))
+    }
+
+    pub fn hold_writes(&self) -> Duration {
+        self.hold_writes
+    }
+
+    /// The writer, waiting up to `failover.hold_writes` while there is none (a failover or
+    /// switchover in progress, or the monitor not yet having confirmed one).
+    pub async fn wait_writer(&self) -> Result<&Arc<BackendNode>, ErrPacket> {
+        let deadline = Instant::now() + self.hold_writes;
+        loop {
+            match self.writer() {
+                Ok(w) => return Ok(w),
+                Err(e) if self.config.writes == Writes::Refuse || Instant::now() >= deadline => {
+                    return Err(e)
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+            }
+        }
     }
 
     /// A reader for the next read, `excluding` backend indexes already tried.

@@ -8,14 +8,14 @@
 //! breaks framing (wrong sequence id, too large) gets its ERR and the connection is closed,
 //! as a server does.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tracing::{debug, trace};
+use tracing::{debug, trace, warn};
 
 use super::client::ClientError;
 use super::state::{SessionCommand, SessionState};
-use super::{Disconnect, Session};
+use super::{Disconnect, Forwarded, Session};
 use crate::classify::{classify, classify_with, Classification, StatementKind};
 use crate::config::ReadYourWrites;
 use crate::protocol::change_user::ChangeUser;
@@ -49,7 +49,9 @@ impl Session {
                     return;
                 }
             };
-            match self.dispatch(packet.payload).await {
+            let outcome = self.dispatch(packet.payload).await;
+            self.count_transaction();
+            match outcome {
                 Ok(true) => {}
                 Ok(false) | Err(Disconnect) => return,
             }
@@ -150,25 +152,55 @@ impl Session {
         self.state.view(window, self.router.causal())
     }
 
-    /// Routes and runs one statement (not session state) and relays its answer.
+    /// Routes and runs one statement (not session state) and relays its answer. A read
+    /// outside a transaction whose backend connection breaks before any byte reached the
+    /// client runs again on another reader (or the writer): the client sees no error.
     async fn statement(
         &mut self,
         payload: &[u8],
         c: &Classification,
         kind: ResponseKind,
     ) -> Result<(), Disconnect> {
-        let routed = match self.route(c).await {
-            Ok(r) => r,
-            Err(err) => {
-                self.client.send_err(&err).await?;
-                return Ok(());
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let routed = match self.route(c).await {
+                Ok(r) => r,
+                Err(err) => {
+                    self.client.send_err(&err).await?;
+                    return Ok(());
+                }
+            };
+            match self.try_forward(routed.index, payload, kind).await? {
+                Some(Forwarded::Answered(summary)) => {
+                    self.after(&routed, c, &summary);
+                    self.fetch_gtid(routed.index).await;
+                    return Ok(());
+                }
+                Some(Forwarded::Lost {
+                    backend,
+                    in_transaction,
+                }) => {
+                    if in_transaction || !self.may_retry(c, attempts) {
+                        return self.send_lost(&backend, in_transaction).await;
+                    }
+                    warn!(backend = %backend, attempt = attempts, "read lost with its backend; running it elsewhere");
+                }
+                None => return Ok(()),
             }
-        };
-        if let Some(summary) = self.forward(routed.index, payload, kind).await? {
-            self.after(&routed, c, &summary);
-            self.fetch_gtid(routed.index).await;
         }
-        Ok(())
+    }
+
+    /// A statement whose backend broke before answering may run again: a read routed by the
+    /// balancer, outside a transaction, a few times at most.
+    pub fn may_retry(&self, c: &Classification, attempts: u32) -> bool {
+        const MAX_ATTEMPTS: u32 = 3;
+        attempts < MAX_ATTEMPTS
+            && self.state.transaction_on.is_none()
+            && matches!(
+                decide(c, &self.view()).target,
+                Target::Reader | Target::CausalReader
+            )
     }
 
     /// Causal reads for a client without session tracking (its backend connections do not
@@ -203,7 +235,7 @@ impl Session {
     pub async fn route(&mut self, c: &Classification) -> Result<Routed, ErrPacket> {
         let decision = decide(c, &self.view());
         let (index, rule) = match decision.target {
-            Target::Writer | Target::All => (self.writer_or_default()?, decision.rule),
+            Target::Writer | Target::All => (self.attach_writer().await?, decision.rule),
             Target::Same(i) => (i, decision.rule),
             Target::Reader => (self.attach_reader().await?, decision.rule),
             Target::CausalReader => self.causal_reader().await?,
@@ -215,6 +247,31 @@ impl Session {
 
     fn writer_or_default(&self) -> Result<usize, ErrPacket> {
         self.router.writer().map(|w| w.index)
+    }
+
+    /// The writer, attached. While there is none (a failover or switchover in progress) the
+    /// statement waits up to `failover.hold_writes`; outside a transaction a writer that
+    /// cannot be reached is retried until then, so that a change of writer shows as latency,
+    /// not as an error. Nothing is sent before the writer is confirmed writable.
+    async fn attach_writer(&mut self) -> Result<usize, ErrPacket> {
+        let started = Instant::now();
+        loop {
+            let index = self.router.wait_writer().await?.index;
+            let attached = self.attach(index).await.map(|_| ());
+            match attached {
+                Ok(_) => return Ok(index),
+                Err(err)
+                    if self.state.transaction_on.is_some()
+                        || started.elapsed() >= self.router.hold_writes() =>
+                {
+                    return Err(err)
+                }
+                Err(_) => {
+                    // The monitor will take this writer out (or fail over); wait for it.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
     }
 
     /// A reader: the one the session already holds while it is usable, else the balancer's

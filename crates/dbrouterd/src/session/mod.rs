@@ -72,6 +72,20 @@ pub struct Session {
     pub state: SessionState,
     pub backends: Vec<Option<Attached>>,
     pub stmts: Prepared,
+    /// The backend whose open-transaction count this session adds to.
+    pub counted_transaction: Option<usize>,
+}
+
+/// How forwarding a command to a backend ended.
+pub enum Forwarded {
+    /// The backend answered (possibly with an ERR); the answer reached the client.
+    Answered(Summary),
+    /// The backend connection broke before any byte reached the client; it is detached and
+    /// the client has been told nothing yet. `in_transaction`: a transaction was open on it.
+    Lost {
+        backend: String,
+        in_transaction: bool,
+    },
 }
 
 /// Serves one client connection to its end.
@@ -93,6 +107,7 @@ pub async fn run(
             debug!("logged in");
             session.serve().await;
             session.release_all();
+            session.count_transaction();
             debug!("session ended");
         }
         shared.stats.sessions.dec();
@@ -155,6 +170,7 @@ async fn connect(
         state: SessionState::new(None),
         backends: (0..shared.topology.nodes.len()).map(|_| None).collect(),
         stmts: Prepared::default(),
+        counted_transaction: None,
     };
     session.stmts.max_per_connection = shared.max_prepared_per_connection;
     if let Some(db) = response.database {
@@ -232,6 +248,15 @@ impl Session {
     pub async fn attach(&mut self, index: usize) -> Result<&mut Attached, ErrPacket> {
         if self.backends.get(index).is_none() {
             return Err(ErrPacket::no_backend(&self.router.name, "unknown backend"));
+        }
+        let broken = self.backends[index]
+            .as_ref()
+            .is_some_and(|a| !a.pooled.conn.is_healthy());
+        if broken && self.state.transaction_on != Some(index) {
+            // Closed by the server or broken while idle, outside a transaction: a fresh one
+            // (with the session's history replayed) takes its place.
+            debug!(backend = %self.shared.topology.nodes[index].name, "replacing a broken backend connection");
+            self.detach(index);
         }
         if self.backends[index].is_none() {
             let node = self.shared.topology.nodes[index].clone();
@@ -338,6 +363,42 @@ impl Session {
         payload: &[u8],
         kind: ResponseKind,
     ) -> Result<Option<Summary>, Disconnect> {
+        match self.try_forward(index, payload, kind).await? {
+            Some(Forwarded::Answered(summary)) => Ok(Some(summary)),
+            Some(Forwarded::Lost {
+                backend,
+                in_transaction,
+            }) => {
+                self.send_lost(&backend, in_transaction).await?;
+                Ok(None)
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Tells the client its statement was lost with the backend connection.
+    pub async fn send_lost(
+        &mut self,
+        backend: &str,
+        in_transaction: bool,
+    ) -> Result<(), Disconnect> {
+        let err = if in_transaction {
+            ErrPacket::transaction_lost(backend)
+        } else {
+            ErrPacket::lost_connection(backend)
+        };
+        self.client.send_err(&err).await?;
+        Ok(())
+    }
+
+    /// Like [`Session::forward`], but a connection lost before any byte reached the client is
+    /// handed back to the caller (which may retry a read elsewhere) instead of reported.
+    pub async fn try_forward(
+        &mut self,
+        index: usize,
+        payload: &[u8],
+        kind: ResponseKind,
+    ) -> Result<Option<Forwarded>, Disconnect> {
         let Some(attached) = self.backends[index].as_mut() else {
             return Ok(None);
         };
@@ -352,27 +413,42 @@ impl Session {
                 if summary.error.is_some() {
                     self.shared.stats.error(ErrorKind::Statement);
                 }
-                Ok(Some(summary))
+                Ok(Some(Forwarded::Answered(summary)))
             }
             Err(RelayError::Client(_)) => Err(Disconnect),
             Err(RelayError::Backend(e)) => {
                 self.shared.stats.error(ErrorKind::Backend);
-                let name = self.shared.topology.nodes[index].name.clone();
-                warn!(backend = %name, error = %e, "backend connection lost");
+                let node = self.shared.topology.nodes[index].clone();
+                warn!(backend = %node.name, error = %e, "backend connection lost");
+                node.record_connect(false);
                 let in_transaction = self.state.transaction_on == Some(index);
                 self.detach(index);
                 if self.client.relayed > 0 {
                     return Err(Disconnect);
                 }
-                let err = if in_transaction {
-                    ErrPacket::transaction_lost(&name)
-                } else {
-                    ErrPacket::lost_connection(&name)
-                };
-                self.client.send_err(&err).await?;
-                Ok(None)
+                Ok(Some(Forwarded::Lost {
+                    backend: node.name.clone(),
+                    in_transaction,
+                }))
             }
         }
+    }
+
+    /// Keeps the backends' open-transaction counts (which a switchover waits on) in step
+    /// with where this session has a transaction open.
+    pub fn count_transaction(&mut self) {
+        let now = self.state.transaction_on;
+        if now == self.counted_transaction {
+            return;
+        }
+        let nodes = &self.shared.topology.nodes;
+        if let Some(n) = self.counted_transaction.and_then(|i| nodes.get(i)) {
+            n.open_transactions.fetch_sub(1, Ordering::Relaxed);
+        }
+        if let Some(n) = now.and_then(|i| nodes.get(i)) {
+            n.open_transactions.fetch_add(1, Ordering::Relaxed);
+        }
+        self.counted_transaction = now;
     }
 
     /// The client's negotiated capabilities.

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use tracing::debug;
 
 use super::command::Routed;
-use super::{Disconnect, Session};
+use super::{Disconnect, Forwarded, Session};
 use crate::classify::classify_with;
 use crate::prepared::{bound_types, execute_for_backend};
 use crate::protocol::packet::encode_packet;
@@ -179,54 +179,87 @@ impl Session {
                 stmt.param_types = Some(types.to_vec());
             }
         }
-        let prepared = match self.route_statement(id, "mysqld_stmt_execute").await {
-            Ok(routed) => self
-                .ensure_prepared(id, routed.index)
-                .await
-                .map(|found| (routed, found)),
-            Err(e) => Err(e),
-        };
-        let (routed, (backend_id, types_sent)) = match prepared {
-            Ok(x) => x,
-            Err(err) => {
-                self.client.send_err(&err).await?;
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let class = match self.stmts.get(id) {
+                Some(stmt) => stmt.class,
+                None => {
+                    self.client
+                        .send_err(&unknown_statement(id, "mysqld_stmt_execute"))
+                        .await?;
+                    return Ok(());
+                }
+            };
+            let prepared = match self.route_statement(id, "mysqld_stmt_execute").await {
+                Ok(routed) => self
+                    .ensure_prepared(id, routed.index)
+                    .await
+                    .map(|found| (routed, found)),
+                Err(e) => Err(e),
+            };
+            let (routed, (backend_id, types_sent)) = match prepared {
+                Ok(x) => x,
+                Err(err)
+                    if err.code == crate::protocol::err::codes::LOST_CONNECTION
+                        && self.may_retry(&class, attempts) =>
+                {
+                    continue
+                }
+                Err(err) => {
+                    self.client.send_err(&err).await?;
+                    return Ok(());
+                }
+            };
+            let Some(stmt) = self.stmts.get(id) else {
                 return Ok(());
+            };
+            let params = stmt.params;
+            let out = execute_for_backend(
+                payload,
+                params,
+                backend_id,
+                types_sent,
+                stmt.param_types.as_deref(),
+            );
+            let (out, binds) = match out {
+                Ok(x) => x,
+                Err(e) => {
+                    self.client
+                        .send_err(&ErrPacket::from_protocol_error(&e))
+                        .await?;
+                    return Ok(());
+                }
+            };
+            let summary = match self
+                .try_forward(routed.index, &out, ResponseKind::Query)
+                .await?
+            {
+                Some(Forwarded::Answered(summary)) => Some(summary),
+                Some(Forwarded::Lost {
+                    backend,
+                    in_transaction,
+                }) => {
+                    if !in_transaction && self.may_retry(&class, attempts) {
+                        continue;
+                    }
+                    self.send_lost(&backend, in_transaction).await?;
+                    None
+                }
+                None => None,
+            };
+            if binds {
+                self.stmts.mark_types_sent(id, routed.index);
             }
-        };
-        let Some(stmt) = self.stmts.get(id) else {
+            if let Some(stmt) = self.stmts.get_mut(id) {
+                stmt.stuck_to = header.opens_cursor().then_some(routed.index);
+            }
+            if let Some(summary) = summary {
+                self.after(&routed, &class, &summary);
+                self.fetch_gtid(routed.index).await;
+            }
             return Ok(());
-        };
-        let (class, params) = (stmt.class, stmt.params);
-        let out = execute_for_backend(
-            payload,
-            params,
-            backend_id,
-            types_sent,
-            stmt.param_types.as_deref(),
-        );
-        let (out, binds) = match out {
-            Ok(x) => x,
-            Err(e) => {
-                self.client
-                    .send_err(&ErrPacket::from_protocol_error(&e))
-                    .await?;
-                return Ok(());
-            }
-        };
-        let summary = self
-            .forward(routed.index, &out, ResponseKind::Query)
-            .await?;
-        if binds {
-            self.stmts.mark_types_sent(id, routed.index);
         }
-        if let Some(stmt) = self.stmts.get_mut(id) {
-            stmt.stuck_to = header.opens_cursor().then_some(routed.index);
-        }
-        if let Some(summary) = summary {
-            self.after(&routed, &class, &summary);
-            self.fetch_gtid(routed.index).await;
-        }
-        Ok(())
     }
 
     /// COM_STMT_SEND_LONG_DATA has no answer; a failure shows at the EXECUTE.

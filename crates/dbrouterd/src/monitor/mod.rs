@@ -1,0 +1,350 @@
+//! The monitor: checks every backend at `monitor.interval` over its own connection and keeps
+//! the [`Topology`]'s live view true — which backends read, which one takes writes — and
+//! carries out topology changes: automatic failover when the writer is confirmed dead,
+//! `db.switchover` and `db.failover` from the control channel, fencing a second writer.
+//!
+//! Layout: [`probe`] runs one check (I/O) into a [`check::Check`]; [`check`] judges a reader
+//! (pure); [`state`] turns a round of checks into a [`state::Decision`] (pure: rise/fall,
+//! epochs, conflicts, when to fail over); [`promote`] carries out a switchover or failover
+//! (I/O); [`gtid`] compares GTID positions; [`sql`] is the monitor's small SQL client;
+//! [`metrics`] what it exports.
+//!
+//! Rounds and changes run on one task, so a change never races a round's decision: while a
+//! change runs, writes are held ([`Topology::set_writer`] `None`) and resume when the new
+//! writer is confirmed writable.
+
+pub mod check;
+pub mod gtid;
+pub mod metrics;
+pub mod probe;
+pub mod promote;
+pub mod sql;
+pub mod state;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::config::Config;
+use crate::listener::Shared;
+use crate::pool::{BackendConn, Login};
+use crate::topology::{Observed, Topology};
+use check::Check;
+use metrics::MonitorMetrics;
+use probe::Prober;
+use promote::{Change, Kind, Limits, Plan};
+use state::{Decision, MonitorState, NodeSpec, Settings};
+
+/// A request from the control channel.
+pub struct ChangeRequest {
+    pub kind: Kind,
+    /// The new writer by name; `None`: the first eligible standby.
+    pub to: Option<String>,
+    pub reply: oneshot::Sender<Result<Value, String>>,
+}
+
+/// The control channel's handle on the monitor.
+#[derive(Clone)]
+pub struct MonitorHandle {
+    tx: mpsc::Sender<ChangeRequest>,
+}
+
+impl MonitorHandle {
+    /// Asks for a switchover or failover and waits for its outcome.
+    pub async fn change(&self, kind: Kind, to: Option<String>) -> Result<Value, String> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(ChangeRequest { kind, to, reply })
+            .await
+            .map_err(|_| "the monitor is not running".to_string())?;
+        answer
+            .await
+            .map_err(|_| "the monitor stopped before answering".to_string())?
+    }
+}
+
+pub struct Monitor {
+    shared: Arc<Shared>,
+    topology: Arc<Topology>,
+    probers: Vec<Option<Prober>>,
+    state: MonitorState,
+    login: Login,
+    limits: Limits,
+    interval: Duration,
+    metrics: MonitorMetrics,
+    queries_seen: Vec<(u64, Instant)>,
+}
+
+/// The monitor's login: the monitor account, plain protocol.
+pub fn monitor_login(user: &str, password: String) -> Login {
+    Login {
+        user: user.to_string(),
+        secret: crate::users::BackendSecret::Password(password.into_bytes()),
+        caps: crate::protocol::Capabilities::empty(),
+        charset: crate::session::handshake::DEFAULT_CHARSET,
+        init_sql: None,
+    }
+}
+
+impl Monitor {
+    pub fn new(
+        config: &Config,
+        password: String,
+        shared: Arc<Shared>,
+        metrics: MonitorMetrics,
+    ) -> Self {
+        let m = &config.monitor;
+        let f = &config.failover;
+        let login = monitor_login(&m.user, password);
+        let topology = shared.topology.clone();
+        let probers = topology
+            .nodes
+            .iter()
+            .map(|n| Some(Prober::new(n.clone(), login.clone(), m.timeout.get())))
+            .collect();
+        let state = MonitorState::new(
+            Settings {
+                rise: m.rise.max(1),
+                fall: m.fall.max(1),
+                max_lag: m.max_replication_lag.get(),
+                confirm_checks: f.confirm_checks.max(1),
+                auto_failover: f.auto,
+                fence_old_writer: f.fence_old_writer,
+            },
+            config
+                .backends
+                .iter()
+                .map(|b| NodeSpec {
+                    name: b.name.clone(),
+                    role: b.role,
+                })
+                .collect(),
+        );
+        let replication = match (&f.replication_user, &f.replication_password) {
+            (Some(u), Some(p)) => Some((u.clone(), p.0.clone())),
+            _ => None,
+        };
+        topology.start_monitoring();
+        let now = Instant::now();
+        Monitor {
+            queries_seen: topology.nodes.iter().map(|_| (0, now)).collect(),
+            shared,
+            topology,
+            probers,
+            state,
+            login,
+            limits: Limits {
+                timeout: m.timeout.get(),
+                switchover_timeout: f.switchover_timeout.get(),
+                catchup_timeout: f.catchup_timeout.get(),
+                fence_old_writer: f.fence_old_writer,
+                replication,
+            },
+            interval: m.interval.get(),
+            metrics,
+        }
+    }
+
+    /// Runs the first round now (so the data path starts with a checked view), then the loop
+    /// in the background.
+    pub async fn spawn(mut self, shutdown: CancellationToken) -> MonitorHandle {
+        self.round().await;
+        let (tx, rx) = mpsc::channel(8);
+        tokio::spawn(self.run(rx, shutdown));
+        MonitorHandle { tx }
+    }
+
+    async fn run(mut self, mut rx: mpsc::Receiver<ChangeRequest>, shutdown: CancellationToken) {
+        let mut tick = tokio::time::interval(self.interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                Some(request) = rx.recv() => {
+                    let answer = self.requested(request.kind, request.to).await;
+                    let _ = request.reply.send(answer);
+                }
+                _ = tick.tick() => self.round().await,
+            }
+        }
+    }
+
+    /// Checks every backend at once and applies the decision.
+    async fn round(&mut self) {
+        let designated = self.state.designated;
+        let mut set = JoinSet::new();
+        for (i, slot) in self.probers.iter_mut().enumerate() {
+            if let Some(mut prober) = slot.take() {
+                set.spawn(async move {
+                    let check = prober.check(Some(i) == designated).await;
+                    (i, prober, check)
+                });
+            }
+        }
+        let mut checks: Vec<Check> = vec![Check::failed("not checked"); self.probers.len()];
+        while let Some(joined) = set.join_next().await {
+            if let Ok((i, prober, check)) = joined {
+                if let Some(version) = prober.server_version() {
+                    self.shared.learn_server_version(version);
+                }
+                self.probers[i] = Some(prober);
+                checks[i] = check;
+            }
+        }
+        for (i, slot) in self.probers.iter_mut().enumerate() {
+            if slot.is_none() {
+                // A check task panicked: start over with a fresh connection.
+                let node = self.topology.nodes[i].clone();
+                *slot = Some(Prober::new(node, self.login.clone(), self.limits.timeout));
+            }
+        }
+        let decision = self.state.observe(checks);
+        self.apply(&decision).await;
+        if let Some((from, to)) = decision.failover {
+            let plan = Plan {
+                kind: Kind::Failover,
+                from: Some(from),
+                to,
+                epoch: self.state.next_epoch(),
+            };
+            let _ = self.change(plan).await;
+        }
+    }
+
+    /// Makes the data path follow a round's decision.
+    async fn apply(&mut self, d: &Decision) {
+        if let Some((writer, epoch)) = d.followed {
+            info!(writer = %self.topology.nodes[writer].name, epoch, "following a newer topology epoch");
+            self.topology.designate(writer, epoch);
+        }
+        self.metrics.epoch.set(self.state.epoch as i64);
+        if !d.conflict.is_empty() {
+            let names: Vec<&str> = d
+                .conflict
+                .iter()
+                .map(|&i| self.topology.nodes[i].name.as_str())
+                .collect();
+            warn!(others = ?names, "more than one server claims to be the writer: writes refused");
+        }
+        self.topology.set_writer(d.writer);
+        for (i, verdict) in d.nodes.iter().enumerate() {
+            let node = &self.topology.nodes[i];
+            let check = self.state.last_check(i).cloned().unwrap_or_default();
+            if node.is_readable_by_monitor() != verdict.readable {
+                info!(backend = %node.name, readable = verdict.readable, state = verdict.state, reason = ?verdict.reason, "read rotation changed");
+            }
+            node.set_readable(verdict.readable);
+            if check.is_reachable() {
+                node.record_connect(true);
+            }
+            let (total, at) = self.queries_seen[i];
+            let now_total = self.shared.stats.backend_queries(i);
+            let secs = at.elapsed().as_secs_f64().max(0.001);
+            let qps = now_total.saturating_sub(total) as f64 / secs;
+            self.queries_seen[i] = (now_total, Instant::now());
+            node.set_observed(Observed {
+                state: verdict.state.to_string(),
+                reason: verdict.reason.clone(),
+                read_only: check.is_reachable().then_some(check.read_only),
+                lag_ms: verdict.lag_ms,
+                gtid_current_pos: check.gtid_current_pos.clone(),
+                gtid_slave_pos: check.gtid_slave_pos.clone(),
+                replicating_from: check.replication.as_ref().map(|r| r.master.clone()),
+                queries_per_second: (qps * 10.0).round() / 10.0,
+            });
+            self.metrics.backend(
+                &node.name,
+                check.is_reachable(),
+                verdict.readable,
+                d.writer == Some(i),
+                verdict.lag_ms,
+                qps,
+            );
+        }
+        for &i in &d.fence {
+            let node = self.topology.nodes[i].clone();
+            let fenced = async {
+                let mut conn = BackendConn::connect(node.clone(), &self.login, self.limits.timeout)
+                    .await
+                    .map_err(sql::SqlError::from)?;
+                sql::execute(&mut conn, "SET GLOBAL read_only = 1").await
+            }
+            .await;
+            match fenced {
+                Ok(()) => info!(backend = %node.name, "second writer fenced (read_only=1)"),
+                Err(e) => warn!(backend = %node.name, error = %e, "cannot fence a second writer"),
+            }
+        }
+    }
+
+    /// `db.switchover` / `db.failover`.
+    async fn requested(&mut self, kind: Kind, to: Option<String>) -> Result<Value, String> {
+        let from = self.state.designated;
+        let to = match to {
+            Some(name) => self
+                .state
+                .index_of(&name)
+                .ok_or_else(|| format!("no backend named {name}"))?,
+            None => self.state.candidate(from).ok_or_else(|| {
+                "no standby is reachable and replicating to take over".to_string()
+            })?,
+        };
+        if Some(to) == from {
+            return Err(format!(
+                "{} is already the writer",
+                self.topology.nodes[to].name
+            ));
+        }
+        let plan = Plan {
+            kind,
+            from,
+            to,
+            epoch: self.state.next_epoch(),
+        };
+        self.change(plan).await
+    }
+
+    async fn change(&mut self, plan: Plan) -> Result<Value, String> {
+        let started = Instant::now();
+        let change = Change {
+            topology: &self.topology,
+            login: &self.login,
+            limits: &self.limits,
+        };
+        let result = change.run(&plan).await;
+        let outcome = if result.is_ok() { "ok" } else { "failed" };
+        self.metrics
+            .changes
+            .with_label_values(&[plan.kind.name(), outcome])
+            .inc();
+        match result {
+            Ok(report) => {
+                self.state.promoted(plan.to, plan.epoch);
+                self.metrics.epoch.set(plan.epoch as i64);
+                self.metrics
+                    .last_change_seconds
+                    .set(started.elapsed().as_secs_f64());
+                Ok(report)
+            }
+            Err(e) => {
+                // Whatever happened, the next round re-reads the truth from the servers.
+                Err(e.to_string())
+            }
+        }
+    }
+}
+
+/// Status of the topology as a whole.
+pub fn topology_status(topology: &Topology) -> Value {
+    json!({
+        "epoch": topology.epoch(),
+        "writer": topology.writer().map(|w| w.name.clone()),
+        "designated_writer": topology.designated().map(|w| w.name.clone()),
+        "monitored": topology.is_monitored(),
+    })
+}
