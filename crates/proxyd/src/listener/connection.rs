@@ -1,9 +1,9 @@
 //! One accepted connection: read a PROXY header if the peer is a trusted load balancer,
 //! terminate TLS if the listener has certificates, then serve HTTP or relay TCP.
 //!
-//! The task of a plain-text HTTP connection is what an idle keep-alive client costs, so the
-//! other paths (TLS and hyper, TCP relaying) are boxed: their state is allocated only by the
-//! connections that take them.
+//! The task of a plain-text HTTP connection is what an idle keep-alive client costs, so only
+//! that path runs inline; the others (PROXY header, TLS and hyper, TCP relaying) are boxed:
+//! their state is allocated only by the connections that take them.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,11 +15,11 @@ use tracing::{debug, info, Instrument};
 
 use crate::metrics::ProxyMetrics;
 use crate::proxy_protocol::{decode, Decoded};
-use crate::snapshot::ListenerRuntime;
+use crate::snapshot::{ListenerKind, ListenerRuntime};
 
 /// Serves one client connection to its end.
 pub async fn handle(
-    mut stream: TcpStream,
+    stream: TcpStream,
     peer: SocketAddr,
     local: Option<SocketAddr>,
     listener: Arc<ListenerRuntime>,
@@ -36,87 +36,115 @@ pub async fn handle(
             .open_connections
             .with_label_values(&[&listener.name]);
         open.inc();
-        let mut client = peer;
-        if super::trusted::is_trusted(&listener.trusted, peer.ip()) {
-            match read_proxy_header(&mut stream, listener.header_timeout).await {
-                Ok(Some(real)) => client = real,
-                Ok(None) => {}
-                Err(why) => {
-                    metrics
-                        .client_errors
-                        .with_label_values(&[&listener.name, "proxy_header"])
-                        .inc();
-                    info!(client = %peer, reason = %why, "invalid PROXY header, closing");
-                    open.dec();
-                    return;
-                }
-            }
-        }
-        let local = local.unwrap_or(peer);
+        let trusted = super::trusted::is_trusted(&listener.trusted, peer.ip());
         match &listener.kind {
-            crate::snapshot::ListenerKind::Tcp(pool) => {
-                let session = crate::tcp::Session {
-                    listener: listener.name.clone(),
-                    client,
-                    local,
-                    idle_timeout: listener.idle_timeout,
-                    metrics: metrics.clone(),
-                };
-                Box::pin(crate::tcp::serve(stream, Arc::clone(pool), session)).await;
-            }
-            crate::snapshot::ListenerKind::Http {
+            // Most connections: plain-text HTTP straight from the client, served inline.
+            ListenerKind::Http {
                 routes,
                 server,
-                tls,
-            } => {
+                tls: None,
+            } if !trusted => {
                 let conn = Arc::new(crate::http::Connection::new(
                     &listener.name,
-                    client,
-                    if tls.is_some() { "https" } else { "http" },
+                    peer,
+                    "http",
                     Arc::clone(routes),
                     metrics.clone(),
                 ));
-                match tls {
-                    Some(acceptor) => {
-                        let handshake =
-                            tokio::time::timeout(listener.header_timeout, acceptor.accept(stream))
-                                .await;
-                        match handshake {
-                            // Boxed: kept out of the task of every plain-text connection.
-                            Ok(Ok(tls_stream)) => {
-                                Box::pin(crate::http::serve(tls_stream, conn, server)).await
-                            }
-                            Ok(Err(e)) => {
-                                metrics
-                                    .client_errors
-                                    .with_label_values(&[&listener.name, "tls_handshake"])
-                                    .inc();
-                                info!(client = %client, error = %e, "TLS handshake failed");
-                            }
-                            Err(_) => {
-                                metrics
-                                    .client_errors
-                                    .with_label_values(&[&listener.name, "tls_handshake"])
-                                    .inc();
-                                info!(client = %client, "TLS handshake timed out");
-                            }
-                        }
-                    }
-                    None => {
-                        let timeouts = crate::http::h1::Timeouts {
-                            header: listener.header_timeout,
-                            idle: listener.idle_timeout,
-                        };
-                        crate::http::h1::serve(stream, conn, timeouts, server).await
-                    }
-                }
+                crate::http::h1::serve(stream, conn, h1_timeouts(&listener), server).await;
             }
+            _ => Box::pin(serve_other(stream, peer, local, &listener, &metrics)).await,
         }
         open.dec();
         debug!("connection closed");
     }
     .instrument(span)
     .await;
+}
+
+fn h1_timeouts(listener: &ListenerRuntime) -> crate::http::h1::Timeouts {
+    crate::http::h1::Timeouts {
+        header: listener.header_timeout,
+        idle: listener.idle_timeout,
+    }
+}
+
+/// The other connections: behind a PROXY header, over TLS, or relayed as TCP. Boxed by the
+/// caller, so their larger state (a TLS handshake, hyper's server) is allocated only by the
+/// connections that take these paths.
+async fn serve_other(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    local: Option<SocketAddr>,
+    listener: &Arc<ListenerRuntime>,
+    metrics: &ProxyMetrics,
+) {
+    let mut client = peer;
+    if super::trusted::is_trusted(&listener.trusted, peer.ip()) {
+        match read_proxy_header(&mut stream, listener.header_timeout).await {
+            Ok(Some(real)) => client = real,
+            Ok(None) => {}
+            Err(why) => {
+                metrics
+                    .client_errors
+                    .with_label_values(&[&listener.name, "proxy_header"])
+                    .inc();
+                info!(client = %peer, reason = %why, "invalid PROXY header, closing");
+                return;
+            }
+        }
+    }
+    let local = local.unwrap_or(peer);
+    match &listener.kind {
+        crate::snapshot::ListenerKind::Tcp(pool) => {
+            let session = crate::tcp::Session {
+                listener: listener.name.clone(),
+                client,
+                local,
+                idle_timeout: listener.idle_timeout,
+                metrics: metrics.clone(),
+            };
+            crate::tcp::serve(stream, Arc::clone(pool), session).await;
+        }
+        crate::snapshot::ListenerKind::Http {
+            routes,
+            server,
+            tls,
+        } => {
+            let conn = Arc::new(crate::http::Connection::new(
+                &listener.name,
+                client,
+                if tls.is_some() { "https" } else { "http" },
+                Arc::clone(routes),
+                metrics.clone(),
+            ));
+            match tls {
+                Some(acceptor) => {
+                    let handshake =
+                        tokio::time::timeout(listener.header_timeout, acceptor.accept(stream))
+                            .await;
+                    match handshake {
+                        Ok(Ok(tls_stream)) => crate::http::serve(tls_stream, conn, server).await,
+                        Ok(Err(e)) => {
+                            metrics
+                                .client_errors
+                                .with_label_values(&[&listener.name, "tls_handshake"])
+                                .inc();
+                            info!(client = %client, error = %e, "TLS handshake failed");
+                        }
+                        Err(_) => {
+                            metrics
+                                .client_errors
+                                .with_label_values(&[&listener.name, "tls_handshake"])
+                                .inc();
+                            info!(client = %client, "TLS handshake timed out");
+                        }
+                    }
+                }
+                None => crate::http::h1::serve(stream, conn, h1_timeouts(listener), server).await,
+            }
+        }
+    }
 }
 
 /// Reads exactly the PROXY header (v1 or v2) and returns the client it names.

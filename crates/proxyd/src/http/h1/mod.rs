@@ -44,8 +44,9 @@ pub use request_body::RequestStream;
 use response::Exchange;
 pub use rewind::Rewind;
 
-/// Size of the first read of a request head.
-const HEAD_READ: usize = 4096;
+/// Size of the first read of a request head (nginx's `client_header_buffer_size`); a
+/// larger head doubles the buffer as it comes in.
+const HEAD_READ: usize = 1024;
 
 /// The timeouts of a listener's client connections.
 #[derive(Debug, Clone, Copy)]
