@@ -217,7 +217,9 @@ fi
 python3 - "$DOC" "$TABLE" <<'PY'
 import re, sys
 doc, table = open(sys.argv[1]).read(), open(sys.argv[2]).read().rstrip() + "\n"
-pattern = re.compile(r"## Proxy \(HTTP, L7\)\n.*?(?=\n## |\Z)", re.S)
+# The generated part ends at the next heading (a "###" note of ours, another section) or an
+# HTML marker of another section.
+pattern = re.compile(r"## Proxy \(HTTP, L7\)\n.*?(?=\n##+ |\n<!-- |\Z)", re.S)
 doc = pattern.sub(lambda _: table, doc) if pattern.search(doc) else doc.rstrip() + "\n\n" + table
 open(sys.argv[1], "w").write(doc)
 PY
