@@ -300,27 +300,41 @@ impl Change<'_> {
         to: &Arc<BackendNode>,
         epoch: u64,
     ) -> Result<(), ChangeError> {
-        for statement in [
-            "STOP SLAVE".to_string(),
-            "RESET SLAVE ALL".to_string(),
-            "CREATE TABLE IF NOT EXISTS ha.topology (id TINYINT UNSIGNED NOT NULL PRIMARY KEY, \
-             epoch BIGINT UNSIGNED NOT NULL, writer VARCHAR(64) NOT NULL, \
-             changed_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)) ENGINE=InnoDB"
-                .to_string(),
-            format!(
-                "REPLACE INTO ha.topology (id, epoch, writer, changed_at) VALUES (1, {epoch}, {}, NOW(6))",
-                quote(&to.name)
-            ),
-            "SET GLOBAL read_only = 0".to_string(),
-        ] {
-            sql::execute(new, &statement).await?;
+        // Replication stops for good (RESET SLAVE ALL would need RELOAD, which the monitor
+        // account does not have; the stopped configuration is harmless and shows in status).
+        sql::execute(new, "STOP SLAVE").await?;
+        let promoted = async {
+            for statement in [
+                "CREATE TABLE IF NOT EXISTS ha.topology (id TINYINT UNSIGNED NOT NULL PRIMARY KEY, \
+                 epoch BIGINT UNSIGNED NOT NULL, writer VARCHAR(64) NOT NULL, \
+                 changed_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)) ENGINE=InnoDB"
+                    .to_string(),
+                format!(
+                    "REPLACE INTO ha.topology (id, epoch, writer, changed_at) VALUES (1, {epoch}, {}, NOW(6))",
+                    quote(&to.name)
+                ),
+                "SET GLOBAL read_only = 0".to_string(),
+            ] {
+                sql::execute(new, &statement).await?;
+            }
+            let ro = sql::query(new, "SELECT @@global.read_only").await?;
+            if ro.first(0) != Some("0") {
+                return Err(ChangeError::Refused(format!(
+                    "{} still reports read_only after the promotion",
+                    to.name
+                )));
+            }
+            Ok(())
         }
-        let ro = sql::query(new, "SELECT @@global.read_only").await?;
-        if ro.first(0) != Some("0") {
-            return Err(ChangeError::Refused(format!(
-                "{} still reports read_only after the promotion",
-                to.name
-            )));
+        .await;
+        if let Err(e) = promoted {
+            // Back to a read-only standby replicating as before.
+            for undo in ["SET GLOBAL read_only = 1", "START SLAVE"] {
+                if let Err(u) = sql::execute(new, undo).await {
+                    warn!(backend = %to.name, error = %u, "cannot undo a failed promotion");
+                }
+            }
+            return Err(e);
         }
         let _ = sql::execute(new, &format!("DO RELEASE_LOCK({LOCK})")).await;
         self.topology.designate(to.index, epoch);

@@ -276,7 +276,7 @@ impl Session {
 
     /// A reader: the one the session already holds while it is usable, else the balancer's
     /// pick; one that cannot be reached is skipped for the next.
-    async fn attach_reader(&mut self) -> Result<usize, ErrPacket> {
+    pub(super) async fn attach_reader(&mut self) -> Result<usize, ErrPacket> {
         let held = (0..self.backends.len()).find(|&i| {
             self.backends[i].is_some()
                 && self.router.is_reader(i)

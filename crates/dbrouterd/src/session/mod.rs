@@ -189,19 +189,25 @@ impl Session {
     /// Checks the login's schema on a backend so that a missing one fails the login, as on
     /// the server. `Ok(false)`: refused (the client was told).
     async fn init_db_at_login(&mut self, payload: &[u8]) -> Result<bool, Disconnect> {
-        let backend = match self.router.default_backend() {
-            Ok(b) => b.index,
-            Err(err) => {
-                self.client.send_err(&err).await?;
-                return Ok(false);
-            }
+        // Any backend can tell whether the schema exists: the writer, else a reader (the
+        // writer may be down or changing).
+        let writer = self.router.default_backend().map(|b| b.index);
+        let attached = match writer {
+            Ok(index) => self.attach(index).await.map(|_| index),
+            Err(e) => Err(e),
         };
-        let attached = match self.attach(backend).await {
-            Ok(a) => a,
-            Err(err) => {
-                self.client.send_err(&err).await?;
-                return Ok(false);
-            }
+        let backend = match attached {
+            Ok(index) => index,
+            Err(first) => match self.attach_reader().await {
+                Ok(index) => index,
+                Err(_) => {
+                    self.client.send_err(&first).await?;
+                    return Ok(false);
+                }
+            },
+        };
+        let Some(attached) = self.backends[backend].as_mut() else {
+            return Ok(false);
         };
         let summary = attached
             .pooled
