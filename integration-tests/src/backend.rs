@@ -571,7 +571,7 @@ mod tests {
     fn websocket_accept_matches_rfc_6455_example() {
         assert_eq!(
             websocket_accept("dGhlIHNhbXBsZSBub25jZQ=="),
-            "s3pPLMBiTxaWlrX0ErpHNTnaSfE="
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
         );
     }
 }
