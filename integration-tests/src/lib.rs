@@ -9,6 +9,7 @@ pub mod daemon;
 pub mod mariadb;
 pub mod mysql_client;
 pub mod netns;
+pub mod stack;
 pub mod vrrp;
 pub mod wait;
 

@@ -3,7 +3,8 @@
 # standby primary (the second master, kept read_only, replicating from the primary) and two read
 # replicas, with GTID replication, as unprivileged mariadbd processes on 127.0.0.1.
 #
-#   topology.sh start DIR BASE_PORT   initialise DIR (first time only) and start the four servers on
+#   topology.sh start DIR BASE_PORT [NODE=NETNS/ADDRESS ...]
+#                                     initialise DIR (first time only) and start the four servers on
 #                                     127.0.0.1:BASE_PORT..BASE_PORT+3; returns once all replicate
 #   topology.sh stop DIR              shut every server down (mariadb-admin shutdown, SIGKILL on timeout)
 #   topology.sh status DIR            one line per server; exit status 0 when all four run, 3 otherwise
@@ -14,6 +15,12 @@
 #   standby   BASE_PORT+1  2          ON   replicates from primary, log_slave_updates (failover target)
 #   replica1  BASE_PORT+2  3          ON   replicates from primary
 #   replica2  BASE_PORT+3  4          ON   replicates from primary
+#
+# Placement (optional): `primary=ha-db1/198.18.0.31` runs the primary inside network namespace
+# ha-db1 (made by the caller, e.g. a LAN of namespaces), bound to 198.18.0.31 instead of 127.0.0.1;
+# the other servers replicate from that address, and the accounts below also exist for the /24
+# around every placed address (e.g. 'app'@'198.18.0.%'), so hosts of that LAN can log in. Ports stay
+# BASE_PORT+index. The placement is recorded in DIR and used again by start-server.
 #
 # Everything lives in DIR/<server>/: my.cnf, data/, mariadbd.sock, mariadbd.pid, error.log.
 # Root (no password, socket only):  mariadb --defaults-file=DIR/primary/my.cnf
@@ -94,6 +101,39 @@ node_index() {
 node_dir() { echo "$DIR/$1"; }
 node_cnf() { echo "$DIR/$1/my.cnf"; }
 node_port() { echo $((BASE_PORT + $(node_index "$1"))); }
+# Where NODE listens and in which network namespace it runs ("" for the caller's own).
+node_addr() { echo "${PLACE_ADDR[$1]:-127.0.0.1}"; }
+node_netns() { echo "${PLACE_NETNS[$1]:-}"; }
+declare -A PLACE_ADDR=() PLACE_NETNS=()
+
+# Reads NODE=NETNS/ADDRESS arguments into PLACE_ADDR and PLACE_NETNS.
+parse_placements() {
+  local spec node rest
+  for spec in "$@"; do
+    [[ $spec =~ ^([a-z0-9]+)=([A-Za-z0-9_.-]+)/([0-9]+\.[0-9]+\.[0-9]+\.[0-9]+)$ ]] ||
+      die "bad placement '$spec': expected NODE=NETNS/IPV4ADDRESS, e.g. primary=ha-db1/198.18.0.31"
+    node=${BASH_REMATCH[1]}
+    node_index "$node" >/dev/null
+    rest=${BASH_REMATCH[2]}
+    [[ -e /run/netns/$rest ]] || die "network namespace '$rest' (for the $node) does not exist"
+    PLACE_NETNS[$node]=$rest
+    PLACE_ADDR[$node]=${BASH_REMATCH[3]}
+  done
+  # Accounts for the /24 around every placed address, so the LAN's hosts can log in.
+  local addr pattern
+  for addr in "${PLACE_ADDR[@]}"; do
+    pattern="${addr%.*}.%"
+    [[ " ${ACCOUNT_HOSTS[*]} " == *" $pattern "* ]] || ACCOUNT_HOSTS+=("$pattern")
+  done
+}
+
+# Runs a command in NODE's network namespace (or here when it has none).
+in_node_netns() {
+  local node=$1 ns
+  shift
+  ns=$(node_netns "$node")
+  if [[ -n $ns ]]; then ip netns exec "$ns" "$@"; else "$@"; fi
+}
 
 # The pid of NODE's running server, from the pid file the server writes or the one recorded at
 # launch; a pid only counts while it is a live (not zombie) process started with this NODE's my.cnf,
@@ -138,7 +178,7 @@ error_log_tail() {
 fail_server() {
   local node=$1 message=$2
   {
-    printf 'topology: error: %s (127.0.0.1:%s): %s\n' "$node" "$(node_port "$node")" "$message"
+    printf 'topology: error: %s (%s:%s): %s\n' "$node" "$(node_addr "$node")" "$(node_port "$node")" "$message"
     error_log_tail "$node"
   } >&2
   exit 1
@@ -156,7 +196,7 @@ write_cnf() {
 [mariadbd]
 server_id                      = $((index + 1))
 port                           = $port
-bind_address                   = 127.0.0.1
+bind_address                   = $(node_addr "$node")
 socket                         = $dir/mariadbd.sock
 pid_file                       = $dir/mariadbd.pid
 datadir                        = $dir/data
@@ -209,11 +249,26 @@ launch() {
   rm -f "$dir/mariadbd.pid"
   # Its own session, so a Ctrl-C meant for the caller does not reach it; stdio to the error log so
   # nothing holds the caller's pipes open.
-  setsid "$MARIADBD" "--defaults-file=$dir/my.cnf" "--user=$RUN_AS" </dev/null >>"$dir/error.log" 2>&1 &
+  # `ip netns exec` execs mariadbd, so $! is the server's pid either way.
+  setsid bash -c 'exec "$@"' launch $(netns_prefix "$node") "$MARIADBD" "--defaults-file=$dir/my.cnf" \
+    "--user=$RUN_AS" </dev/null >>"$dir/error.log" 2>&1 &
   echo $! >"$dir/launch.pid"
 }
 
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# The words that run a command in NODE's namespace (none for the caller's own).
+netns_prefix() {
+  local ns
+  ns=$(node_netns "$1")
+  [[ -z $ns ]] || echo "ip netns exec $ns"
+}
+
+# Whether NODE's address and port already take connections (inside NODE's namespace).
+port_in_use() {
+  local node=$1
+  # shellcheck disable=SC2016 # expanded by the inner shell
+  in_node_netns "$node" bash -c '(exec 3<>"/dev/tcp/$1/$2") 2>/dev/null' port-check \
+    "$(node_addr "$node")" "$(node_port "$node")"
+}
 
 # Waits until every NODE accepts connections, failing at once if one exits.
 wait_up() {
@@ -283,7 +338,7 @@ replica_field() { # STATUS FIELD: the value of FIELD (Slave_ or Replica_ spellin
 
 point_at_primary() {
   local node=$1
-  root_sql "$node" "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=$BASE_PORT,
+  root_sql "$node" "CHANGE MASTER TO MASTER_HOST='$(node_addr primary)', MASTER_PORT=$BASE_PORT,
       MASTER_USER='repl', MASTER_PASSWORD='replpw', MASTER_USE_GTID=slave_pos,
       MASTER_CONNECT_RETRY=1, MASTER_HEARTBEAT_PERIOD=1;
     START $REPLICA;" || fail_server "$node" "CHANGE MASTER / START $REPLICA failed"
@@ -334,6 +389,9 @@ load_base_port() {
   [[ -f $DIR/.topology ]] || die "$DIR is not a topology directory (no $DIR/.topology)"
   BASE_PORT=$(sed -n 's/^BASE_PORT=//p' "$DIR/.topology")
   [[ $BASE_PORT =~ ^[0-9]+$ ]] || die "$DIR/.topology has no BASE_PORT"
+  local placements
+  mapfile -t placements < <(sed -n 's/^PLACE=//p' "$DIR/.topology")
+  parse_placements "${placements[@]}"
 }
 
 # On a failed start, take down whatever was started so no half topology is left running.
@@ -349,9 +407,11 @@ on_exit() {
 trap on_exit EXIT
 
 cmd_start() {
-  [[ $# -eq 2 ]] || usage
+  [[ $# -ge 2 ]] || usage
   set_dir "$1"
   BASE_PORT=$2
+  shift 2
+  parse_placements "$@"
   [[ $BASE_PORT =~ ^[0-9]+$ ]] && ((BASE_PORT >= 1024 && BASE_PORT <= 65532)) ||
     die "BASE_PORT must be a number from 1024 to 65532, got '$BASE_PORT'"
   resolve_binaries
@@ -372,14 +432,19 @@ cmd_start() {
     fi
   done
   for node in "${NODES[@]}"; do
-    port_in_use "$(node_port "$node")" &&
-      die "port $(node_port "$node") on 127.0.0.1 (for the $node) is already in use; choose another BASE_PORT"
+    port_in_use "$node" &&
+      die "port $(node_port "$node") on $(node_addr "$node") (for the $node) is already in use; choose another BASE_PORT"
   done
   local sock="$DIR/replica2/mariadbd.sock"
   ((${#sock} < 108)) || die "$DIR is too long a path for a Unix socket ($sock); use a shorter DIR"
 
   mkdir -p "$DIR"
-  [[ -f $DIR/.topology ]] || printf 'BASE_PORT=%s\n' "$BASE_PORT" >"$DIR/.topology"
+  {
+    printf 'BASE_PORT=%s\n' "$BASE_PORT"
+    for node in "${NODES[@]}"; do
+      [[ -z $(node_netns "$node") ]] || printf 'PLACE=%s=%s/%s\n' "$node" "$(node_netns "$node")" "$(node_addr "$node")"
+    done
+  } >"$DIR/.topology"
   STARTING=1
 
   # A topology is initialised once: a directory whose set-up never finished is initialised afresh.
@@ -427,7 +492,7 @@ cmd_start() {
 
   log "MariaDB $VERSION topology up in $(((${EPOCHREALTIME/./} - started) / 1000))ms in $DIR"
   for node in "${NODES[@]}"; do
-    printf '%-9s 127.0.0.1:%s server_id=%s pid=%s\n' "$node" "$(node_port "$node")" \
+    printf '%-9s %s:%s server_id=%s pid=%s\n' "$node" "$(node_addr "$node")" "$(node_port "$node")" \
       $(($(node_index "$node") + 1)) "$(server_pid "$node")"
   done
 }
@@ -502,10 +567,10 @@ cmd_start_server() {
   [[ -f $DIR/.configured ]] || die "the topology in $DIR was never started completely; use start"
   resolve_binaries
   pid=$(server_pid "$node") && die "the $node is already running (pid $pid)"
-  port_in_use "$(node_port "$node")" && die "port $(node_port "$node") for the $node is in use"
+  port_in_use "$node" && die "port $(node_port "$node") for the $node is in use"
   launch "$node"
   wait_up "$node"
-  log "$node up on 127.0.0.1:$(node_port "$node") (pid $(server_pid "$node"))"
+  log "$node up on $(node_addr "$node"):$(node_port "$node") (pid $(server_pid "$node"))"
 }
 
 cmd_status() {
@@ -516,7 +581,7 @@ cmd_status() {
   local node pid all=0 row status
   for node in "${NODES[@]}"; do
     if ! pid=$(server_pid "$node"); then
-      printf '%-9s 127.0.0.1:%-5s stopped\n' "$node" "$(node_port "$node")"
+      printf '%-9s %s:%-5s stopped\n' "$node" "$(node_addr "$node")" "$(node_port "$node")"
       all=3
       continue
     fi
@@ -528,7 +593,7 @@ cmd_status() {
       row+=" io=$(replica_field "$status" Slave_IO_Running) sql=$(replica_field "$status" \
         Slave_SQL_Running) lag=$(replica_field "$status" Seconds_Behind_Master)"
     fi
-    printf '%-9s 127.0.0.1:%-5s running pid=%s %s\n' "$node" "$(node_port "$node")" "$pid" "$row"
+    printf '%-9s %s:%-5s running pid=%s %s\n' "$node" "$(node_addr "$node")" "$(node_port "$node")" "$pid" "$row"
   done
   return "$all"
 }

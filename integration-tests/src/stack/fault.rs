@@ -1,0 +1,393 @@
+//! The faults of each layer, injected into a running [`Stack`] under [`Traffic`], and the verdict
+//! on what the client saw. The chaos tests assert these verdicts and `make demo` prints them as
+//! its table, so both tell the same story.
+//!
+//! The rules ([`Report::violations`]):
+//! - no read (`GET /read`, idempotent) fails, except one that overlaps the VIP move window, which
+//!   runs from the fault until the other load balancer holds the VIP plus [`ARP_GRACE`] (the
+//!   client's ARP entry follows the new master's gratuitous ARP);
+//! - every write the client saw acknowledged is on the writer afterwards (checked after each fault);
+//! - a write may fail while a fault is being handled (proxyd never retries a `POST`): counted,
+//!   shown, not a violation.
+//!
+//! Each fault is followed by its repair (the killed process restarted, the link restored) before
+//! the next, and the repair is judged by the same rules.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use super::traffic::{Kind, Sample, Traffic};
+use super::{app_healthy, control_line, run_dir, Stack};
+use crate::wait_until;
+
+/// After the VIP has moved, how long the client may still fail while its ARP entry follows.
+pub const ARP_GRACE: Duration = Duration::from_millis(500);
+/// How long the traffic runs with the fault in place, and again after its repair.
+pub const OBSERVE: Duration = Duration::from_secs(3);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// proxyd on the load balancer holding the VIP is killed (SIGKILL).
+    ProxydOnMaster,
+    /// The link of the load balancer holding the VIP is cut (its switch port goes down).
+    MasterLink,
+    /// An application server dies: its demo-app and dbrouterd are killed (SIGKILL).
+    AppServer,
+    /// A read replica's mariadbd is killed (SIGKILL).
+    Replica,
+    /// The primary's mariadbd is killed (SIGKILL).
+    Primary,
+}
+
+impl Fault {
+    pub fn label(self) -> &'static str {
+        match self {
+            Fault::ProxydOnMaster => "proxyd killed on the master LB",
+            Fault::MasterLink => "master LB's link cut",
+            Fault::AppServer => "app server killed",
+            Fault::Replica => "replica killed",
+            Fault::Primary => "primary killed",
+        }
+    }
+
+    /// Whether the VIP moves to the other load balancer.
+    pub fn moves_vip(self) -> bool {
+        matches!(self, Fault::ProxydOnMaster | Fault::MasterLink)
+    }
+}
+
+/// What the client saw during one fault and its repair.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub fault: Fault,
+    /// Which component was hit, e.g. `lb1`.
+    pub target: String,
+    /// From the fault to the other load balancer holding the VIP.
+    pub vip_move: Option<Duration>,
+    pub reads: usize,
+    pub failed_reads: Vec<Sample>,
+    /// Failed reads outside the VIP move window: each one breaks the rules.
+    pub failed_reads_outside_window: Vec<Sample>,
+    pub writes: usize,
+    pub failed_writes: Vec<Sample>,
+    /// What the client saw as the outage of reads: from the start of the first failed read to
+    /// the start of the first read after it that succeeded (see [`outage`]).
+    pub read_outage: Duration,
+    pub write_outage: Duration,
+    /// Writes acknowledged so far, and those of them missing on the writer.
+    pub acked_total: usize,
+    pub lost_writes: Vec<u64>,
+    /// The writer checked for the acknowledged writes.
+    pub writer: String,
+    /// `hactl status` of the nodes involved, before the fault and after the repair.
+    pub hactl_before: Vec<(String, String)>,
+    pub hactl_after: Vec<(String, String)>,
+}
+
+impl Report {
+    /// Every way this report breaks the rules (empty: the stack behaved).
+    pub fn violations(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for s in &self.failed_reads_outside_window {
+            out.push(format!(
+                "a read failed outside the VIP move window: {:?}",
+                s.outcome
+            ));
+        }
+        if !self.lost_writes.is_empty() {
+            out.push(format!(
+                "acknowledged writes missing on the {}: {:?}",
+                self.writer, self.lost_writes
+            ));
+        }
+        out
+    }
+
+    /// One line of errors seen, the most frequent first, for the demo's output.
+    pub fn error_summary(&self) -> String {
+        let mut counts = std::collections::BTreeMap::<String, usize>::new();
+        for s in self.failed_reads.iter().chain(&self.failed_writes) {
+            if let Err(e) = &s.outcome {
+                let short: String = e.chars().take(70).collect();
+                let kind = if matches!(s.kind, Kind::Read) {
+                    "GET"
+                } else {
+                    "POST"
+                };
+                *counts.entry(format!("{kind} {short}")).or_default() += 1;
+            }
+        }
+        let mut sorted: Vec<_> = counts.into_iter().collect();
+        sorted.sort_by_key(|entry| std::cmp::Reverse(entry.1));
+        sorted
+            .iter()
+            .take(4)
+            .map(|(e, n)| format!("{n}× {e}"))
+            .collect::<Vec<_>>()
+            .join("\n      ")
+    }
+}
+
+/// Injects `fault`, observes, repairs, observes again, and reports; never panics on what the
+/// client saw (the caller judges), only when the stack itself cannot be driven.
+pub fn run(stack: &mut Stack, traffic: &Traffic, fault: Fault) -> Result<Report> {
+    traffic.wait_for_reads(20, Duration::from_secs(20));
+    let master = stack
+        .vip_holder()
+        .context("no single load balancer holds the VIP before the fault")?;
+    let other = 1 - master;
+    let nodes: Vec<PathBuf> = match fault {
+        Fault::ProxydOnMaster | Fault::MasterLink => {
+            stack.lbs.iter().map(|l| l.dir.clone()).collect()
+        }
+        Fault::AppServer => vec![stack.lbs[master].dir.clone(), stack.apps[0].dir.clone()],
+        Fault::Replica | Fault::Primary => vec![stack.apps[0].dir.clone()],
+    };
+    let snapshot = |stack: &Stack| -> Vec<(String, String)> {
+        nodes
+            .iter()
+            .map(|d| {
+                let name = d
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                (name, stack.hactl_status(d))
+            })
+            .collect()
+    };
+    let hactl_before = snapshot(stack);
+
+    let start = Instant::now();
+    let target = inject(stack, fault, master)?;
+    let vip_move = if fault.moves_vip() {
+        let moved = wait_until(
+            "the VIP to move to the other load balancer",
+            Duration::from_secs(15),
+            || (stack.vip_holder() == Some(other)).then(Instant::now),
+        );
+        Some(moved - start)
+    } else {
+        None
+    };
+    std::thread::sleep(OBSERVE);
+    repair(stack, fault, master)?;
+    std::thread::sleep(OBSERVE);
+    let end = Instant::now();
+    traffic.wait_settled(end);
+
+    let window_end = vip_move.map(|d| start + d + ARP_GRACE);
+    let samples: Vec<Sample> = traffic
+        .samples()
+        .into_iter()
+        .filter(|s| s.end >= start && s.start <= end)
+        .collect();
+    let (reads, writes): (Vec<Sample>, Vec<Sample>) =
+        samples.into_iter().partition(|s| s.kind == Kind::Read);
+    let failed = |v: &[Sample]| -> Vec<Sample> {
+        v.iter().filter(|s| s.outcome.is_err()).cloned().collect()
+    };
+    let failed_reads = failed(&reads);
+    let failed_writes = failed(&writes);
+    let failed_reads_outside_window = failed_reads
+        .iter()
+        .filter(|s| !matches!(window_end, Some(w) if s.start <= w))
+        .cloned()
+        .collect();
+    let acked = traffic.acked();
+    let writer = stack.writer()?;
+    let present = stack.db.written_ids(writer)?;
+    let lost_writes = acked
+        .iter()
+        .copied()
+        .filter(|id| !present.contains(id))
+        .collect();
+    let hactl_after = snapshot(stack);
+    Ok(Report {
+        fault,
+        target,
+        vip_move,
+        reads: reads.len(),
+        read_outage: outage(&reads),
+        failed_reads,
+        failed_reads_outside_window,
+        writes: writes.len(),
+        write_outage: outage(&writes),
+        failed_writes,
+        acked_total: acked.len(),
+        lost_writes,
+        writer: writer.to_string(),
+        hactl_before,
+        hactl_after,
+    })
+}
+
+/// The time new requests were failing: the sum, over each run of failures, of the span from the
+/// start of its first failed request to the start of the next request that succeeded (or the end
+/// of the last failure, when none did). A request hung on a cut link until its timeout counts
+/// only until other requests succeed again.
+pub fn outage(samples: &[Sample]) -> Duration {
+    let mut sorted: Vec<&Sample> = samples.iter().collect();
+    sorted.sort_by_key(|s| s.start);
+    let mut total = Duration::ZERO;
+    let mut failing_since: Option<Instant> = None;
+    for s in &sorted {
+        match (&s.outcome, failing_since) {
+            (Err(_), None) => failing_since = Some(s.start),
+            (Ok(_), Some(since)) if s.start > since => {
+                total += s.start - since;
+                failing_since = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(since) = failing_since {
+        let last_end = sorted.iter().map(|s| s.end).max().unwrap_or(since);
+        total += last_end.saturating_duration_since(since);
+    }
+    total
+}
+
+/// Breaks the component; returns its name.
+fn inject(stack: &mut Stack, fault: Fault, master: usize) -> Result<String> {
+    Ok(match fault {
+        Fault::ProxydOnMaster => {
+            stack.lbs[master].proxyd.kill();
+            stack.lbs[master].host.name.clone()
+        }
+        Fault::MasterLink => {
+            stack.lan.set_link(&stack.lbs[master].host, false);
+            stack.lbs[master].host.name.clone()
+        }
+        Fault::AppServer => {
+            let app = &mut stack.apps[0];
+            app.app.kill();
+            app.dbrouterd.kill();
+            app.host.name.clone()
+        }
+        Fault::Replica => {
+            stack.db.kill("replica1")?;
+            "replica1".to_string()
+        }
+        Fault::Primary => {
+            stack.db.kill("primary")?;
+            "primary".to_string()
+        }
+    })
+}
+
+/// Undoes the fault and waits until the component is back in service.
+fn repair(stack: &mut Stack, fault: Fault, master: usize) -> Result<()> {
+    match fault {
+        Fault::ProxydOnMaster => {
+            let lb = &mut stack.lbs[master];
+            lb.proxyd.restart();
+            let run = run_dir(&lb.dir);
+            let vrrpd = run.join("vrrpd.sock");
+            // vrrpd sees proxyd healthy again (its priority is back); without preemption the
+            // VIP stays where it is.
+            lb.vrrpd.wait_ready(
+                "proxyd tracked healthy again",
+                Duration::from_secs(20),
+                || {
+                    control_line(&vrrpd, r#"{"cmd":"status"}"#)
+                        .map(|a| a.contains("\"up\":true") && !a.contains("\"up\":false"))
+                        .unwrap_or(false)
+                },
+            );
+        }
+        Fault::MasterLink => {
+            stack.lan.set_link(&stack.lbs[master].host, true);
+            let run = run_dir(&stack.lbs[master].dir);
+            let vrrpd = run.join("vrrpd.sock");
+            stack.lbs[master].vrrpd.wait_ready(
+                "back to backup after the link returns",
+                Duration::from_secs(20),
+                || {
+                    control_line(&vrrpd, r#"{"cmd":"status"}"#)
+                        .map(|a| a.contains("\"state\":\"backup\""))
+                        .unwrap_or(false)
+                },
+            );
+        }
+        Fault::AppServer => {
+            let app = &mut stack.apps[0];
+            app.dbrouterd.restart();
+            let socket = run_dir(&app.dir).join("dbrouterd.sock");
+            app.dbrouterd
+                .wait_ready("control socket", Duration::from_secs(20), || {
+                    control_line(&socket, r#"{"cmd":"hello"}"#)
+                        .map(|a| a.contains("\"ok\":true"))
+                        .unwrap_or(false)
+                });
+            app.app.restart();
+            let ns = app.host.ns.clone();
+            app.app
+                .wait_ready("answers /healthz", Duration::from_secs(60), || {
+                    app_healthy(&ns)
+                });
+            stack.wait_both_apps_answer(Duration::from_secs(30));
+        }
+        Fault::Replica => stack.db.restart("replica1")?,
+        // A failed primary is not started again: it may hold transactions the new primary never
+        // got, so rejoining it (as a replica of the new primary) is an operator's decision.
+        Fault::Primary => {}
+    }
+    Ok(())
+}
+
+impl Stack {
+    /// The database server taking writes: the one that is not read-only (the primary unless a
+    /// failover promoted another).
+    pub fn writer(&self) -> Result<&'static str> {
+        for node in &self.db.nodes {
+            if self.db.pid(node.name).is_none() {
+                continue;
+            }
+            if self.db.root_sql(node.name, "SELECT @@read_only")? == "0" {
+                return Ok(node.name);
+            }
+        }
+        anyhow::bail!("no running database server is writable")
+    }
+}
+
+/// The table `make demo` prints, one row per fault.
+pub fn table(reports: &[Report]) -> String {
+    let ms = |d: Duration| format!("{:.2}s", d.as_secs_f64());
+    let mut out = format!(
+        "{:<38} {:>8} {:>10} {:>11} {:>11} {:>12} {:>10}  {}\n",
+        "fault (target)",
+        "VIP move",
+        "GET outage",
+        "GETs failed",
+        "POST outage",
+        "POSTs failed",
+        "acked lost",
+        "verdict"
+    );
+    for r in reports {
+        let verdict = if r.violations().is_empty() {
+            if r.fault.moves_vip() {
+                "ok: GETs failed only inside the VIP move"
+            } else {
+                "ok: no GET failed"
+            }
+        } else {
+            "VIOLATION"
+        };
+        out += &format!(
+            "{:<38} {:>8} {:>10} {:>11} {:>11} {:>12} {:>10}  {}\n",
+            format!("{} ({})", r.fault.label(), r.target),
+            r.vip_move.map(ms).unwrap_or_else(|| "-".into()),
+            ms(r.read_outage),
+            format!("{}/{}", r.failed_reads.len(), r.reads),
+            ms(r.write_outage),
+            format!("{}/{}", r.failed_writes.len(), r.writes),
+            format!("{}/{}", r.lost_writes.len(), r.acked_total),
+            verdict
+        );
+    }
+    out
+}
