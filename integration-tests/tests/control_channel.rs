@@ -12,7 +12,7 @@ fn proxyd_config(socket: &Path, group: &str) -> String {
     format!(
         "control: {{ socket: {}, admin_group: ha-it-no-such-group, group: {group} }}\n\
          metrics: {{ listen: 127.0.0.1:0 }}\n\
-         listeners:\n  - {{ name: web, protocol: http, listen: 127.0.0.1:1, pool: app }}\n\
+         listeners:\n  - {{ name: web, protocol: http, listen: 127.0.0.1:0, pool: app }}\n\
          pools:\n  app:\n    servers: [{{ address: 127.0.0.1:2 }}]\n",
         socket.display()
     )
@@ -201,4 +201,30 @@ fn a_stale_socket_left_by_a_crash_is_replaced() {
     let status = proxyd.stop();
     assert!(status.success(), "graceful stop failed: {status}");
     assert!(!socket.exists(), "socket not removed on graceful stop");
+}
+
+#[test]
+fn vrrp_transitions_announced_by_vrrpd_show_in_status() {
+    let dir = shared_tempdir();
+    let socket = dir.path().join("proxyd.sock");
+    let proxyd = Daemon::start(
+        DaemonKind::Proxyd,
+        dir.path(),
+        &socket,
+        &proxyd_config(&socket, "root"),
+    );
+    // What vrrpd's notify.sockets sends on a transition.
+    let answer = proxyd.request(
+        r#"{"cmd":"vrrp.transition","args":{"instance":"front","state":"master","priority":150,"reason":"master_down_timer_expired"}}"#,
+    );
+    assert!(answer.contains("\"ok\":true"), "{answer}");
+    let status = proxyd.request(r#"{"cmd":"status"}"#);
+    let status: serde_json::Value = serde_json::from_str(&status).expect("json");
+    let events = status["data"]["vrrp_events"]
+        .as_array()
+        .expect("vrrp_events");
+    assert_eq!(events.len(), 1, "{status}");
+    assert_eq!(events[0]["instance"], "front");
+    assert_eq!(events[0]["state"], "master");
+    assert!(proxyd.log_text().contains("vrrp transition announced"));
 }

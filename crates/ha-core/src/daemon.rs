@@ -4,6 +4,7 @@
 //! A daemon implements [`Service`] (start, reload, health, status, its own commands, stop) and
 //! its `main.rs` calls [`main`]. Everything else here is shared.
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -176,6 +177,7 @@ async fn run<S: Service>(
         path,
         started: Instant::now(),
         reloads: Reloads::default(),
+        vrrp_events: Mutex::new(VecDeque::new()),
     });
     let control_task = tokio::spawn(control.serve(handler.clone(), shutdown.clone()));
     notify(&[
@@ -214,9 +216,30 @@ struct Control<S: Service> {
     path: PathBuf,
     started: Instant,
     reloads: Reloads,
+    /// The last VRRP transitions vrrpd told this daemon of (`notify.sockets`), newest last.
+    vrrp_events: Mutex<VecDeque<Value>>,
 }
 
+/// How many VRRP transitions `status` keeps.
+const VRRP_EVENTS_KEPT: usize = 16;
+
 impl<S: Service> Control<S> {
+    /// Records a transition vrrpd announced (instance, state, priority, reason), so an operator
+    /// sees in this daemon's status when its node gained or lost the VIP.
+    fn record_vrrp_event(&self, args: &Map<String, Value>) -> Value {
+        let mut event = args.clone();
+        event.insert("received_unix_ms".into(), json!(unix_ms()));
+        let event = Value::Object(event);
+        info!(event = %event, "vrrp transition announced");
+        if let Ok(mut events) = self.vrrp_events.lock() {
+            if events.len() == VRRP_EVENTS_KEPT {
+                events.pop_front();
+            }
+            events.push_back(event.clone());
+        }
+        event
+    }
+
     /// Re-reads the file; an invalid one is refused whole and the running config stays.
     async fn reload(&self) -> Result<Value, CommandError> {
         let _one_at_a_time = self.reloads.lock.lock().await;
@@ -246,6 +269,13 @@ impl<S: Service> Control<S> {
     }
 }
 
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
 async fn load_blocking<T: DeserializeOwned + Validate + Send + 'static>(
     path: &Path,
 ) -> Result<T, ConfigErrors> {
@@ -269,6 +299,7 @@ impl<S: Service> CommandHandler for Control<S> {
             ("health", Access::Read),
             ("status", Access::Read),
             ("reload", Access::Admin),
+            ("vrrp.transition", Access::Admin),
         ];
         list.extend(self.service.commands());
         list
@@ -299,10 +330,15 @@ impl<S: Service> CommandHandler for Control<S> {
                         "failed": self.reloads.failed.load(Ordering::Relaxed),
                         "last_error": last_error,
                     },
+                    "vrrp_events": self.vrrp_events.lock().map(|e| e.iter().cloned().collect::<Vec<_>>()).unwrap_or_default(),
                     "service": self.service.status(),
                 }))
             }),
             "reload" => Box::pin(self.reload()),
+            "vrrp.transition" => {
+                let event = self.record_vrrp_event(args);
+                Box::pin(async move { Ok(event) })
+            }
             _ => self.service.call(cmd, args, caller),
         }
     }
