@@ -252,7 +252,15 @@ launch() {
   # `ip netns exec` execs mariadbd, so $! is the server's pid either way.
   setsid bash -c 'exec "$@"' launch $(netns_prefix "$node") "$MARIADBD" "--defaults-file=$dir/my.cnf" \
     "--user=$RUN_AS" </dev/null >>"$dir/error.log" 2>&1 &
-  echo $! >"$dir/launch.pid"
+  local pid=$! i
+  echo "$pid" >"$dir/launch.pid"
+  # Until the forked child has exec'd, its command line is this script's, and server_pid would
+  # take the server for dead: wait (briefly) for the exec.
+  for ((i = 0; i < 100; i++)); do
+    tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | grep -Fxq -- "--defaults-file=$dir/my.cnf" && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.02
+  done
 }
 
 # The words that run a command in NODE's namespace (none for the caller's own).

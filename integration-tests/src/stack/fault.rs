@@ -391,3 +391,24 @@ pub fn table(reports: &[Report]) -> String {
     }
     out
 }
+
+/// One chaos scenario on its own stack: builds it (namespaces tagged `tag`), starts the client
+/// traffic, runs `fault` with its repair, prints the row of the table and returns the report;
+/// everything is torn down before it returns (or unwinds).
+pub fn chaos(tag: &str, fault: Fault) -> Report {
+    let mut stack = Stack::start(tag).expect("the stack starts");
+    let mut traffic = Traffic::start(&stack.client.ns, super::vip_addr(), 2);
+    let report = run(&mut stack, &traffic, fault).expect("the fault runs");
+    traffic.stop();
+    eprintln!("{}", table(std::slice::from_ref(&report)));
+    if !report.violations().is_empty() {
+        eprintln!(
+            "errors seen by the client:\n      {}",
+            report.error_summary()
+        );
+        for (node, text) in &report.hactl_after {
+            eprintln!("hactl status on {node} after the repair:\n{text}");
+        }
+    }
+    report
+}
