@@ -76,6 +76,8 @@ pub struct Report {
     /// the start of the first read after it that succeeded (see [`outage`]).
     pub read_outage: Duration,
     pub write_outage: Duration,
+    /// The last write of the period was acknowledged: writes work again after the fault.
+    pub writes_resumed: bool,
     /// Writes acknowledged so far, and those of them missing on the writer.
     pub acked_total: usize,
     pub lost_writes: Vec<u64>,
@@ -95,6 +97,9 @@ impl Report {
                 "a read failed outside the VIP move window: {:?}",
                 s.outcome
             ));
+        }
+        if !self.writes_resumed {
+            out.push("writes did not work again after the fault".to_string());
         }
         if !self.lost_writes.is_empty() {
             out.push(format!(
@@ -214,6 +219,10 @@ pub fn run(stack: &mut Stack, traffic: &Traffic, fault: Fault) -> Result<Report>
         failed_reads_outside_window,
         writes: writes.len(),
         write_outage: outage(&writes),
+        writes_resumed: writes
+            .iter()
+            .max_by_key(|s| s.start)
+            .is_some_and(|s| s.outcome.is_ok()),
         failed_writes,
         acked_total: acked.len(),
         lost_writes,
@@ -368,14 +377,14 @@ pub fn table(reports: &[Report]) -> String {
         "verdict"
     );
     for r in reports {
-        let verdict = if r.violations().is_empty() {
-            if r.fault.moves_vip() {
-                "ok: GETs failed only inside the VIP move"
-            } else {
-                "ok: no GET failed"
-            }
+        let verdict = if !r.violations().is_empty() {
+            "VIOLATION".to_string()
+        } else if r.fault.moves_vip() {
+            "ok: GETs failed only inside the VIP move".to_string()
+        } else if r.fault == Fault::Primary {
+            format!("ok: no GET failed, writes moved to the {}", r.writer)
         } else {
-            "VIOLATION"
+            "ok: no GET failed".to_string()
         };
         out += &format!(
             "{:<38} {:>8} {:>10} {:>11} {:>11} {:>12} {:>10}  {}\n",
