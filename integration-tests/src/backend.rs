@@ -563,6 +563,78 @@ impl Proxyd {
     }
 }
 
+/// A steady load of `GET /` requests (one connection each) from a few client threads, until
+/// [`Load::stop`]; every answer other than a 200, and every connection error, is a failure.
+pub struct Load {
+    stop: Arc<AtomicBool>,
+    ok: Arc<AtomicU64>,
+    threads: Vec<JoinHandle<Vec<String>>>,
+}
+
+/// What a [`Load`] saw.
+#[derive(Debug)]
+pub struct LoadReport {
+    pub ok: u64,
+    pub failures: Vec<String>,
+}
+
+impl Load {
+    pub fn start(addr: SocketAddr, clients: usize) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let ok = Arc::new(AtomicU64::new(0));
+        let threads = (0..clients)
+            .map(|_| {
+                let stop = Arc::clone(&stop);
+                let ok = Arc::clone(&ok);
+                std::thread::spawn(move || {
+                    let mut failures = Vec::new();
+                    while !stop.load(Ordering::SeqCst) {
+                        match get(addr, "/", &[]) {
+                            Ok(reply) if reply.status == 200 => {
+                                ok.fetch_add(1, Ordering::SeqCst);
+                            }
+                            Ok(reply) => {
+                                failures.push(format!("status {}: {}", reply.status, reply.body))
+                            }
+                            Err(e) => failures.push(format!("{:?}: {e}", e.kind())),
+                        }
+                    }
+                    failures
+                })
+            })
+            .collect();
+        Load { stop, ok, threads }
+    }
+
+    /// Requests answered 200 so far.
+    pub fn ok(&self) -> u64 {
+        self.ok.load(Ordering::SeqCst)
+    }
+
+    /// Waits until `more` further requests succeeded (at most 20 s).
+    pub fn wait_for_more(&self, more: u64) {
+        let target = self.ok() + more;
+        crate::wait_until("the load to make progress", Duration::from_secs(20), || {
+            (self.ok() >= target).then_some(())
+        });
+    }
+
+    pub fn stop(self) -> LoadReport {
+        self.stop.store(true, Ordering::SeqCst);
+        let mut failures = Vec::new();
+        for t in self.threads {
+            failures.extend(
+                t.join()
+                    .unwrap_or_else(|_| vec!["client thread panicked".into()]),
+            );
+        }
+        LoadReport {
+            ok: self.ok.load(Ordering::SeqCst),
+            failures,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

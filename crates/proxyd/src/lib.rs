@@ -10,9 +10,12 @@
 //!
 //! [`config`] is the file's shape and checks; [`snapshot`] is the configuration built for the
 //! data path and swapped atomically on reload; [`service`] is the daemon as ha-core runs it,
-//! with [`status`] for the control channel and [`metrics`] on the daemon's registry.
+//! with [`status`] and [`control`] (runtime commands) for the control channel and
+//! [`metrics`] on the daemon's registry. [`upgrade`] hands the listening sockets to a new
+//! binary without dropping a connection.
 
 pub mod config;
+pub mod control;
 pub mod health;
 pub mod http;
 pub mod listener;
@@ -24,5 +27,6 @@ pub mod snapshot;
 pub mod status;
 pub mod tcp;
 pub mod tls;
+pub mod upgrade;
 
 pub use service::Proxyd;

@@ -12,17 +12,19 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
-use ha_core::control::BoxFuture;
+use ha_core::control::{Access, BoxFuture, Caller, CommandError};
 use ha_core::daemon::{BoxError, Common, Context, Service};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::config::{Config, Listener};
 use crate::listener::{self, AcceptLoop};
@@ -57,7 +59,13 @@ pub struct Proxyd {
     listeners: Mutex<BTreeMap<String, Running>>,
     health_stop: Mutex<CancellationToken>,
     shutdown: CancellationToken,
+    /// Cancelled when stopping: open connections finish what they do and close.
+    drain: CancellationToken,
     tasks: TaskTracker,
+    /// The control socket, next to which an upgrade's side socket is opened.
+    control_socket: PathBuf,
+    /// Held while an upgrade handoff runs.
+    upgrading: Arc<AtomicBool>,
 }
 
 impl Proxyd {
@@ -81,6 +89,7 @@ impl Proxyd {
             metrics: self.metrics.clone(),
             stop: stop.clone(),
             tasks: self.tasks.clone(),
+            drain: self.drain.clone(),
         };
         tokio::spawn(accept.run());
         Running {
@@ -106,6 +115,29 @@ impl Proxyd {
         old.cancel();
     }
 
+    /// The listening sockets with their names and configured addresses (for an upgrade).
+    pub(crate) fn listening_sockets(&self) -> Vec<(crate::upgrade::Handed, Arc<TcpListener>)> {
+        self.lock_listeners()
+            .values()
+            .map(|r| {
+                let handed = crate::upgrade::Handed {
+                    name: r.config.name.clone(),
+                    listen: r.config.listen.clone(),
+                };
+                (handed, Arc::clone(&r.socket))
+            })
+            .collect()
+    }
+
+    /// Starts an upgrade handoff (`upgrade.handoff`); answers the side socket's path.
+    pub(crate) fn start_handoff(&self) -> Result<PathBuf, String> {
+        crate::upgrade::handoff::start(
+            &self.control_socket,
+            self.listening_sockets(),
+            Arc::clone(&self.upgrading),
+        )
+    }
+
     fn apply(&self, config: &Config) -> Result<Value, String> {
         let snapshot = Snapshot::build(config).map_err(|e| e.to_string())?;
         let mut listeners = self.lock_listeners();
@@ -119,7 +151,11 @@ impl Proxyd {
                     fresh.push((l.clone(), Arc::clone(&running.socket)));
                 }
                 _ => {
-                    let socket = listener::bind(l).map_err(|e| e.to_string())?;
+                    let socket = match crate::upgrade::takeover::take_listener(&l.name, &l.listen) {
+                        Some(inherited) => TcpListener::from_std(inherited)
+                            .map_err(|e| format!("listener {}: inherited socket: {e}", l.name))?,
+                        None => listener::bind(l).map_err(|e| e.to_string())?,
+                    };
                     fresh.push((l.clone(), Arc::new(socket)));
                 }
             }
@@ -177,9 +213,21 @@ impl Service for Proxyd {
                 listeners: Mutex::new(BTreeMap::new()),
                 health_stop: Mutex::new(CancellationToken::new()),
                 shutdown: ctx.shutdown.child_token(),
+                drain: CancellationToken::new(),
                 tasks: TaskTracker::new(),
+                control_socket: config.control.socket_path(Self::NAME),
+                upgrading: Arc::new(AtomicBool::new(false)),
             });
             proxyd.apply(&config)?;
+            crate::upgrade::respawn::on_sigusr2(proxyd.shutdown.clone());
+            // Upgrading: serving now, so the old process may go.
+            match tokio::task::spawn_blocking(crate::upgrade::takeover::finish).await {
+                Ok(Ok(())) => {}
+                Ok(Err(why)) => {
+                    warn!(reason = %why, "upgrade: the old process may still be running")
+                }
+                Err(e) => warn!(error = %e, "upgrade: finishing the takeover failed"),
+            }
             Ok(proxyd)
         })
     }
@@ -208,7 +256,22 @@ impl Service for Proxyd {
         crate::status::status(&self.snapshot.load(), &bound)
     }
 
+    fn commands(&self) -> Vec<(&'static str, Access)> {
+        crate::control::COMMANDS.to_vec()
+    }
+
+    fn call<'a>(
+        &'a self,
+        cmd: &'a str,
+        args: &'a Map<String, Value>,
+        _caller: &'a Caller,
+    ) -> BoxFuture<'a, Result<Value, CommandError>> {
+        let result = crate::control::call(self, cmd, args);
+        Box::pin(async move { result })
+    }
+
     fn stop(&self, deadline: Instant) -> BoxFuture<'_, ()> {
+        self.drain.cancel();
         for running in self.lock_listeners().values() {
             running.stop.cancel();
         }

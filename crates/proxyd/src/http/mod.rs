@@ -61,9 +61,16 @@ where
             Ok::<_, Infallible>(proxy::handle(req, &conn).await)
         }
     });
-    let result = builder
-        .serve_connection_with_upgrades(TokioIo::new(io), service)
-        .await;
+    let connection = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+    tokio::pin!(connection);
+    let result = tokio::select! {
+        result = connection.as_mut() => result,
+        () = conn.drain.cancelled() => {
+            // Finish what is in flight, take no new request (HTTP/2: GOAWAY).
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
     if let Err(e) = result {
         let kind = classify(&*e);
         conn.metrics

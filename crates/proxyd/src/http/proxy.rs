@@ -15,6 +15,7 @@ use hyper::header::{HeaderValue, COOKIE, HOST, SET_COOKIE};
 use hyper::http::request::Parts;
 use hyper::{Method, Request, Response, StatusCode, Uri, Version};
 use prometheus::IntCounter;
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use super::body::{ClientBody, ReplayableBody, ResponseBody, UpstreamBody};
@@ -38,6 +39,9 @@ pub struct Connection {
     pub proto: &'static str,
     pub routes: Arc<Routes>,
     pub metrics: ProxyMetrics,
+    /// Cancelled when the daemon stops (or hands over to a new process): idle keep-alive
+    /// connections close, answers in progress carry `Connection: close`.
+    pub drain: CancellationToken,
     /// The client's forwarded-header values, formatted once.
     identity: ClientInfo,
     /// `proxyd_requests_total` of this listener by status class (1xx to 5xx), looked up once.
@@ -51,6 +55,7 @@ impl Connection {
         proto: &'static str,
         routes: Arc<Routes>,
         metrics: ProxyMetrics,
+        drain: CancellationToken,
     ) -> Self {
         let requests_by_class = ["1xx", "2xx", "3xx", "4xx", "5xx"]
             .map(|class| metrics.requests.with_label_values(&[listener, class]));
@@ -60,6 +65,7 @@ impl Connection {
             proto,
             routes,
             metrics,
+            drain,
             identity: ClientInfo::new(client.ip(), proto),
             requests_by_class,
         }

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, Instrument};
 
 use crate::metrics::ProxyMetrics;
@@ -24,6 +25,7 @@ pub async fn handle(
     local: Option<SocketAddr>,
     listener: Arc<ListenerRuntime>,
     metrics: ProxyMetrics,
+    drain: CancellationToken,
 ) {
     let _ = stream.set_nodelay(true);
     let span = tracing::debug_span!("conn", listener = %listener.name, client = %peer);
@@ -50,10 +52,11 @@ pub async fn handle(
                     "http",
                     Arc::clone(routes),
                     metrics.clone(),
+                    drain,
                 ));
                 crate::http::h1::serve(stream, conn, h1_timeouts(&listener), server).await;
             }
-            _ => Box::pin(serve_other(stream, peer, local, &listener, &metrics)).await,
+            _ => Box::pin(serve_other(stream, peer, local, &listener, &metrics, drain)).await,
         }
         open.dec();
         debug!("connection closed");
@@ -78,6 +81,7 @@ async fn serve_other(
     local: Option<SocketAddr>,
     listener: &Arc<ListenerRuntime>,
     metrics: &ProxyMetrics,
+    drain: CancellationToken,
 ) {
     let mut client = peer;
     if super::trusted::is_trusted(&listener.trusted, peer.ip()) {
@@ -117,6 +121,7 @@ async fn serve_other(
                 if tls.is_some() { "https" } else { "http" },
                 Arc::clone(routes),
                 metrics.clone(),
+                drain,
             ));
             match tls {
                 Some(acceptor) => {

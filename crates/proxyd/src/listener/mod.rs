@@ -101,6 +101,8 @@ pub struct AcceptLoop {
     pub stop: CancellationToken,
     /// Connection tasks, waited for on a graceful stop.
     pub tasks: TaskTracker,
+    /// Handed to every connection: cancelled when the daemon stops (see [`crate::http::Connection::drain`]).
+    pub drain: CancellationToken,
 }
 
 impl AcceptLoop {
@@ -135,9 +137,10 @@ impl AcceptLoop {
                 continue;
             };
             let metrics = self.metrics.clone();
+            let drain = self.drain.clone();
             let local = stream.local_addr().ok().or(local);
             self.tasks.spawn(async move {
-                connection::handle(stream, peer, local, runtime, metrics).await;
+                connection::handle(stream, peer, local, runtime, metrics, drain).await;
                 drop(permit);
             });
         }

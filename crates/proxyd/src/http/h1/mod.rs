@@ -68,7 +68,15 @@ pub async fn serve(
     let mut first = true;
     loop {
         if buf.is_empty() {
-            match tokio::time::timeout(timeouts.idle, reader.readable()).await {
+            let idle = tokio::select! {
+                idle = tokio::time::timeout(timeouts.idle, reader.readable()) => idle,
+                () = conn.drain.cancelled() => {
+                    debug!(client = %conn.client, "stopping: idle keep-alive connection closed");
+                    let _ = writer.shutdown().await;
+                    return;
+                }
+            };
+            match idle {
                 Ok(Ok(())) => {}
                 Ok(Err(_)) => return,
                 Err(_) => {
@@ -186,7 +194,7 @@ async fn exchange(
         keep_alive,
         expects_continue,
     } = head;
-    let answer = Exchange {
+    let mut answer = Exchange {
         head_request: parts.method == Method::HEAD,
         http10: parts.version == Version::HTTP_10,
         keep_alive,
@@ -215,6 +223,8 @@ async fn exchange(
         sender
     });
     let response = proxy::handle(req, conn).await;
+    // Stopping: this answer is the connection's last.
+    answer.keep_alive &= !conn.drain.is_cancelled();
     let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
     let written = response::write(&mut writer, response, answer).await;
     let keep_alive = match written {
