@@ -246,7 +246,8 @@ pools:
     )
 }
 
-/// vrrpd's configuration on a load balancer: the VIP, tracking the local proxyd natively.
+/// vrrpd's configuration on a load balancer: the VIP, tracking the local proxyd natively and
+/// telling it of every transition (`vrrp.transition`, shown in proxyd's status).
 ///
 /// Both load balancers have the same priority, so a master stays master until something fails
 /// (an equal priority never preempts): a failed proxyd drops its node to priority 1 and the other
@@ -267,6 +268,7 @@ instances:
     virtual_addresses: [{VIP}/24]
     track:
       - daemon: {{ name: proxyd, socket: {run}/proxyd.sock, interval: 50ms, timeout: 40ms, fall: 2, rise: 3, weight: -100 }}
+    notify: {{ sockets: [{run}/proxyd.sock] }}
 ",
         run = run.display()
     )

@@ -99,6 +99,12 @@ fn demo(dir: &std::path::Path, faults: &[Fault]) -> anyhow::Result<bool> {
                 indent(&indent(text))
             );
         }
+        for (node, text) in &report.hactl_during {
+            println!(
+                "  hactl status on {node}, with the fault in place:\n{}",
+                indent(&indent(text))
+            );
+        }
         for (node, text) in &report.hactl_after {
             println!(
                 "  hactl status on {node}, after the repair:\n{}",

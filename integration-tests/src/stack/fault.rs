@@ -83,8 +83,10 @@ pub struct Report {
     pub lost_writes: Vec<u64>,
     /// The writer checked for the acknowledged writes.
     pub writer: String,
-    /// `hactl status` of the nodes involved, before the fault and after the repair.
+    /// `hactl status` of the nodes involved: before the fault, with the fault in place (just
+    /// before the repair), and after the repair.
     pub hactl_before: Vec<(String, String)>,
+    pub hactl_during: Vec<(String, String)>,
     pub hactl_after: Vec<(String, String)>,
 }
 
@@ -177,6 +179,7 @@ pub fn run(stack: &mut Stack, traffic: &Traffic, fault: Fault) -> Result<Report>
         None
     };
     std::thread::sleep(OBSERVE);
+    let hactl_during = snapshot(stack);
     repair(stack, fault, master)?;
     std::thread::sleep(OBSERVE);
     let end = Instant::now();
@@ -228,6 +231,7 @@ pub fn run(stack: &mut Stack, traffic: &Traffic, fault: Fault) -> Result<Report>
         lost_writes,
         writer: writer.to_string(),
         hactl_before,
+        hactl_during,
         hactl_after,
     })
 }
