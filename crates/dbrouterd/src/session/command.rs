@@ -8,10 +8,8 @@
 //! breaks framing (wrong sequence id, too large) gets its ERR and the connection is closed,
 //! as a server does.
 
-use std::time::{Duration, Instant};
-
 use bytes::Bytes;
-use tracing::{debug, trace, warn};
+use tracing::{debug, warn};
 
 use super::client::ClientError;
 use super::state::{SessionCommand, SessionState};
@@ -191,18 +189,6 @@ impl Session {
         }
     }
 
-    /// A statement whose backend broke before answering may run again: a read routed by the
-    /// balancer, outside a transaction, a few times at most.
-    pub fn may_retry(&self, c: &Classification, attempts: u32) -> bool {
-        const MAX_ATTEMPTS: u32 = 3;
-        attempts < MAX_ATTEMPTS
-            && self.state.transaction_on.is_none()
-            && matches!(
-                decide(c, &self.view()).target,
-                Target::Reader | Target::CausalReader
-            )
-    }
-
     /// Causal reads for a client without session tracking (its backend connections do not
     /// report `last_gtid` in OK packets): ask the writer for the GTID of the session's last
     /// write once the write is committed.
@@ -229,115 +215,6 @@ impl Session {
                 self.detach(index);
             }
         }
-    }
-
-    /// Picks the backend for `c`, attached and up to date.
-    pub async fn route(&mut self, c: &Classification) -> Result<Routed, ErrPacket> {
-        let decision = decide(c, &self.view());
-        let (index, rule) = match decision.target {
-            Target::Writer | Target::All => (self.attach_writer().await?, decision.rule),
-            Target::Same(i) => (i, decision.rule),
-            Target::Reader => (self.attach_reader().await?, decision.rule),
-            Target::CausalReader => self.causal_reader().await?,
-        };
-        self.attach(index).await?;
-        trace!(rule, backend = %self.shared.topology.nodes[index].name, "routed");
-        Ok(Routed { index, rule })
-    }
-
-    fn writer_or_default(&self) -> Result<usize, ErrPacket> {
-        self.router.writer().map(|w| w.index)
-    }
-
-    /// The writer, attached. While there is none (a failover or switchover in progress) the
-    /// statement waits up to `failover.hold_writes`; outside a transaction a writer that
-    /// cannot be reached is retried until then, so that a change of writer shows as latency,
-    /// not as an error. Nothing is sent before the writer is confirmed writable.
-    async fn attach_writer(&mut self) -> Result<usize, ErrPacket> {
-        let started = Instant::now();
-        loop {
-            let index = self.router.wait_writer().await?.index;
-            let attached = self.attach(index).await.map(|_| ());
-            match attached {
-                Ok(_) => return Ok(index),
-                Err(err)
-                    if self.state.transaction_on.is_some()
-                        || started.elapsed() >= self.router.hold_writes() =>
-                {
-                    return Err(err)
-                }
-                Err(_) => {
-                    // The monitor will take this writer out (or fail over); wait for it.
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            }
-        }
-    }
-
-    /// A reader: the one the session already holds while it is usable, else the balancer's
-    /// pick; one that cannot be reached is skipped for the next.
-    pub(super) async fn attach_reader(&mut self) -> Result<usize, ErrPacket> {
-        let held = (0..self.backends.len()).find(|&i| {
-            self.backends[i].is_some()
-                && self.router.is_reader(i)
-                && self.shared.topology.nodes[i].can_read()
-        });
-        if let Some(i) = held {
-            return Ok(i);
-        }
-        let mut tried = Vec::new();
-        loop {
-            let index = self.router.reader(&tried)?.index;
-            match self.attach(index).await {
-                Ok(_) => return Ok(index),
-                Err(err) if tried.contains(&index) => return Err(err),
-                Err(_) => tried.push(index),
-            }
-        }
-    }
-
-    /// A reader that has applied the session's last write, or the writer if none does within
-    /// the configured timeout.
-    async fn causal_reader(&mut self) -> Result<(usize, &'static str), ErrPacket> {
-        let index = self.attach_reader().await?;
-        let Some(gtid) = self.state.last_gtid.clone() else {
-            return Ok((index, "read_your_writes.causal"));
-        };
-        let is_writer = self.router.writer().is_ok_and(|w| w.index == index);
-        let valid = gtid
-            .bytes()
-            .all(|b| b.is_ascii_digit() || b == b'-' || b == b',');
-        let timeout = self
-            .router
-            .config
-            .read_your_writes
-            .timeout
-            .map(|t| t.get())
-            .unwrap_or(Duration::from_secs(1));
-        let Some(attached) = self.backends[index].as_mut() else {
-            return Ok((index, "read_your_writes.causal"));
-        };
-        if is_writer || attached.gtid_seen.as_deref() == Some(gtid.as_str()) {
-            return Ok((index, "read_your_writes.causal"));
-        }
-        if valid {
-            let sql = format!(
-                "SELECT MASTER_GTID_WAIT('{gtid}', {:.3})",
-                timeout.as_secs_f64()
-            );
-            match attached.pooled.conn.query_scalar(sql.as_bytes()).await {
-                Ok(Some(v)) if v == b"0" => {
-                    attached.gtid_seen = Some(gtid);
-                    return Ok((index, "read_your_writes.causal"));
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    debug!(error = %e, "causal wait failed");
-                    self.detach(index);
-                }
-            }
-        }
-        Ok((self.writer_or_default()?, "read_your_writes.causal_timeout"))
     }
 
     /// Bookkeeping after a statement ran on `routed.index`.
