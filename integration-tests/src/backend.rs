@@ -4,7 +4,8 @@
 //! HTTP request with its name (body `<name>\n`, header `x-server: <name>`), so a test sees
 //! which server answered. `GET /headers` answers the request's headers; `/status/<code>`
 //! answers that status; `/healthz` answers 200 or 500 as [`Backend::set_healthy`] says. It can
-//! be made to hang (accept, read, never answer) or to answer garbage, and [`Backend::kill`]
+//! be made to hang (accept, read, never answer), to hold requests until released (requests
+//! in flight for as long as a test wants), or to answer garbage, and [`Backend::kill`]
 //! drops its runtime: the listening socket and every open connection close at once, as when
 //! the process dies. A WebSocket upgrade is accepted (RFC 6455 handshake) and text frames are
 //! echoed. [`Backend::tcp_echo`] greets with its name and echoes bytes.
@@ -26,6 +27,7 @@ struct Behaviour {
     unhealthy: AtomicBool,
     hang: AtomicBool,
     garbage: AtomicBool,
+    hold: AtomicBool,
     requests: AtomicU64,
 }
 
@@ -126,6 +128,12 @@ impl Backend {
         self.behaviour.hang.store(hang, Ordering::SeqCst);
     }
 
+    /// Hold every request (read, counted, unanswered) until `set_hold(false)`; then they are
+    /// answered as usual.
+    pub fn set_hold(&self, hold: bool) {
+        self.behaviour.hold.store(hold, Ordering::SeqCst);
+    }
+
     /// Answer every request with bytes that are not HTTP.
     pub fn set_garbage(&self, garbage: bool) {
         self.behaviour.garbage.store(garbage, Ordering::SeqCst);
@@ -189,6 +197,9 @@ async fn serve_http(stream: TcpStream, name: &str, behaviour: &Behaviour) -> std
         }
         if behaviour.hang.load(Ordering::SeqCst) && !is_check {
             std::future::pending::<()>().await;
+        }
+        while behaviour.hold.load(Ordering::SeqCst) && !is_check {
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
         let stream = reader.get_mut();
         if behaviour.garbage.load(Ordering::SeqCst) && !is_check {

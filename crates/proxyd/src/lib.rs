@@ -22,6 +22,8 @@ pub mod listener;
 pub mod metrics;
 pub mod pool;
 pub mod proxy_protocol;
+pub mod runtime;
+pub mod server_metrics;
 pub mod service;
 pub mod snapshot;
 pub mod status;

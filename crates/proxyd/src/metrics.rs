@@ -24,6 +24,8 @@ pub struct ProxyMetrics {
     pub retries_over_budget: IntCounterVec,
     /// Health state changes, by pool, server and new state.
     pub health_transitions: IntCounterVec,
+    /// Reloads that reached the service, by result (`ok`, `failed`).
+    pub reloads: IntCounterVec,
 }
 
 fn counter(
@@ -96,6 +98,12 @@ impl ProxyMetrics {
                 "proxyd_health_transitions_total",
                 "Server health state changes by pool, server and new state",
                 &["pool", "server", "state"],
+            )?,
+            reloads: counter(
+                registry,
+                "proxyd_reloads_total",
+                "Reloads of a valid file by result (ok, failed: the new configuration could not be built)",
+                &["result"],
             )?,
         })
     }

@@ -7,8 +7,9 @@
 //! addresses, then swaps the snapshot in one store: new connections use the new
 //! configuration, open ones finish on the old. A listener whose address did not change keeps
 //! its socket (a new backlog is applied to it, a new `max_connections` restarts its accept
-//! loop on it), so a reload needs no `SO_REUSEPORT`. Health state starts afresh with the new
-//! pools.
+//! loop on it), so a reload needs no `SO_REUSEPORT`. Servers that did not change are carried
+//! over by (pool, address) with their health state, counters and idle connections, and
+//! operators' runtime changes ([`crate::runtime`]) are kept for pools the file left alone.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -29,6 +30,7 @@ use tracing::{info, warn};
 use crate::config::{Config, Listener};
 use crate::listener::{self, AcceptLoop};
 use crate::metrics::ProxyMetrics;
+use crate::runtime::RuntimeChanges;
 use crate::snapshot::Snapshot;
 
 /// A listener's accept loop as it runs.
@@ -53,7 +55,14 @@ impl Running {
     }
 }
 
+/// The file as last applied and what operators changed since.
+pub(crate) struct State {
+    pub file: Config,
+    pub runtime: RuntimeChanges,
+}
+
 pub struct Proxyd {
+    state: Mutex<State>,
     snapshot: Arc<ArcSwap<Snapshot>>,
     metrics: ProxyMetrics,
     listeners: Mutex<BTreeMap<String, Running>>,
@@ -115,6 +124,24 @@ impl Proxyd {
         old.cancel();
     }
 
+    /// Applies a new file (already validated), keeping the runtime changes of the pools it
+    /// leaves as they were.
+    fn reload_now(&self, config: Config) -> Result<Value, String> {
+        let mut state = self.lock_state();
+        let mut runtime = state.runtime.clone();
+        let dropped = runtime.rebase(&config);
+        let mut changes = self.apply(&runtime.overlay(&config), &runtime)?;
+        if !dropped.is_empty() {
+            warn!(pools = ?dropped, "the new file changes these pools; their runtime changes are dropped");
+            changes["runtime_changes_dropped"] = json!(dropped);
+        }
+        *state = State {
+            file: config,
+            runtime,
+        };
+        Ok(changes)
+    }
+
     /// The listening sockets with their names and configured addresses (for an upgrade).
     pub(crate) fn listening_sockets(&self) -> Vec<(crate::upgrade::Handed, Arc<TcpListener>)> {
         self.lock_listeners()
@@ -138,8 +165,23 @@ impl Proxyd {
         )
     }
 
-    fn apply(&self, config: &Config) -> Result<Value, String> {
-        let snapshot = Snapshot::build(config).map_err(|e| e.to_string())?;
+    pub(crate) fn lock_state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.load_full()
+    }
+
+    /// Rebuilds the data path from the file and the runtime changes in `state`.
+    pub(crate) fn rebuild(&self, state: &State) -> Result<Value, String> {
+        self.apply(&state.runtime.overlay(&state.file), &state.runtime)
+    }
+
+    fn apply(&self, config: &Config, runtime: &RuntimeChanges) -> Result<Value, String> {
+        let snapshot =
+            Snapshot::build_from(config, Some(&self.snapshot.load())).map_err(|e| e.to_string())?;
+        runtime.apply(&snapshot);
         let mut listeners = self.lock_listeners();
         // Bind every new socket before changing anything, so a failure leaves all as it was.
         let mut fresh = Vec::new();
@@ -207,8 +249,15 @@ impl Service for Proxyd {
         Box::pin(async move {
             let metrics = ProxyMetrics::register(ctx.metrics.registry())?;
             let snapshot = Snapshot::build(&config)?;
+            let snapshot = Arc::new(ArcSwap::from_pointee(snapshot));
+            let collector = crate::server_metrics::ServerCollector::new(Arc::clone(&snapshot))?;
+            ctx.metrics.registry().register(Box::new(collector))?;
             let proxyd = Arc::new(Proxyd {
-                snapshot: Arc::new(ArcSwap::from_pointee(snapshot)),
+                state: Mutex::new(State {
+                    file: config.clone(),
+                    runtime: RuntimeChanges::default(),
+                }),
+                snapshot,
                 metrics,
                 listeners: Mutex::new(BTreeMap::new()),
                 health_stop: Mutex::new(CancellationToken::new()),
@@ -218,7 +267,7 @@ impl Service for Proxyd {
                 control_socket: config.control.socket_path(Self::NAME),
                 upgrading: Arc::new(AtomicBool::new(false)),
             });
-            proxyd.apply(&config)?;
+            proxyd.apply(&config, &RuntimeChanges::default())?;
             crate::upgrade::respawn::on_sigusr2(proxyd.shutdown.clone());
             // Upgrading: serving now, so the old process may go.
             match tokio::task::spawn_blocking(crate::upgrade::takeover::finish).await {
@@ -233,7 +282,9 @@ impl Service for Proxyd {
     }
 
     fn reload(&self, config: Config) -> BoxFuture<'_, Result<Value, String>> {
-        let result = self.apply(&config);
+        let result = self.reload_now(config);
+        let outcome = if result.is_ok() { "ok" } else { "failed" };
+        self.metrics.reloads.with_label_values(&[outcome]).inc();
         Box::pin(async move { result })
     }
 
@@ -253,7 +304,8 @@ impl Service for Proxyd {
             .iter()
             .map(|(name, r)| (name.clone(), r.bound.to_string()))
             .collect();
-        crate::status::status(&self.snapshot.load(), &bound)
+        let state = self.lock_state();
+        crate::status::status(&self.snapshot.load(), &bound, &state.runtime)
     }
 
     fn commands(&self) -> Vec<(&'static str, Access)> {

@@ -1,7 +1,8 @@
 //! The running configuration, built: pools with their servers and clients, and per listener
 //! what a new connection needs (routes or pool, TLS acceptor, hyper's server settings,
 //! trusted PROXY senders). Held behind an `ArcSwap`: a reload builds a new snapshot and
-//! stores it in one step, and connections keep the snapshot they started with.
+//! stores it in one step, and connections keep the snapshot they started with. Servers that
+//! did not change are the same objects in both (their health, counters and connections).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -62,9 +63,16 @@ pub struct Snapshot {
 
 impl Snapshot {
     pub fn build(config: &Config) -> Result<Self, BuildError> {
+        Self::build_from(config, None)
+    }
+
+    /// Builds the snapshot, keeping from `previous` the servers that did not change (see
+    /// [`Pool::build_from`]).
+    pub fn build_from(config: &Config, previous: Option<&Snapshot>) -> Result<Self, BuildError> {
         let mut pools = BTreeMap::new();
         for (name, pool) in &config.pools {
-            pools.insert(name.clone(), Arc::new(Pool::build(name, pool)?));
+            let old = previous.and_then(|p| p.pools.get(name)).map(|p| &**p);
+            pools.insert(name.clone(), Arc::new(Pool::build_from(name, pool, old)?));
         }
         let mut listeners = BTreeMap::new();
         for l in &config.listeners {

@@ -1,15 +1,17 @@
 //! What `status` shows: per listener its bound address, per pool each server's state (up,
 //! down, full, backup standing by, and why), active connections, requests and failures, and
-//! a one-line `summary` for `hactl status`.
+//! a one-line `summary` for `hactl status`. Operators' runtime changes show as `runtime`
+//! on the server (admin state, weight) and on the pool (servers added and removed).
 
 use ha_core::balance::Backend;
 use serde_json::{json, Value};
 
 use crate::pool::Pool;
+use crate::runtime::RuntimeChanges;
 use crate::snapshot::Snapshot;
 
 /// A pool's servers as status shows them; also counts how many are up.
-pub fn pool_status(pool: &Pool) -> (Value, usize) {
+pub fn pool_status(pool: &Pool, runtime: &RuntimeChanges) -> (Value, usize) {
     let primaries_up = pool.primaries.iter().any(|s| s.is_available());
     let mut up = 0;
     let servers: Vec<Value> = pool
@@ -28,7 +30,8 @@ pub fn pool_status(pool: &Pool) -> (Value, usize) {
                 "state": state,
                 "why": why,
                 "backup": s.is_backup(),
-                "weight": s.weight(),
+                "weight": s.configured_weight(),
+                "runtime": runtime.server(&pool.name, s.address()),
                 "active": s.in_flight(),
                 "requests": s.requests(),
                 "failures": s.failures(),
@@ -39,16 +42,18 @@ pub fn pool_status(pool: &Pool) -> (Value, usize) {
         json!({
             "balance": format!("{:?}", pool.balance).to_lowercase(),
             "servers": servers,
+            "queue": pool.queue.max().map(|max| json!({ "waiting": pool.queue.len(), "max": max })),
+            "runtime": runtime.pool(&pool.name),
         }),
         up,
     )
 }
 
-pub fn status(snapshot: &Snapshot, bound: &[(String, String)]) -> Value {
+pub fn status(snapshot: &Snapshot, bound: &[(String, String)], runtime: &RuntimeChanges) -> Value {
     let mut summary_parts = Vec::new();
     let mut pools = serde_json::Map::new();
     for (name, pool) in &snapshot.pools {
-        let (value, up) = pool_status(pool);
+        let (value, up) = pool_status(pool, runtime);
         summary_parts.push(format!("{name} {up}/{} up", pool.servers().count()));
         pools.insert(name.clone(), value);
     }

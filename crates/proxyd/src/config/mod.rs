@@ -16,7 +16,7 @@ pub use pool::{
     Queue, Retry, Server, Sticky, Timeouts,
 };
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default)]
@@ -36,7 +36,7 @@ pub struct Config {
 }
 
 /// `access_log`: one line per request or TCP session.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct AccessLog {
     #[serde(default = "yes")]
@@ -73,7 +73,7 @@ pub enum Protocol {
     Tcp,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Listener {
     pub name: String,
@@ -110,7 +110,7 @@ pub struct Listener {
     pub reuse_port: bool,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Route {
     /// Exact host or `*`.
@@ -129,14 +129,14 @@ fn root_path() -> String {
     "/".into()
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Tls {
     pub certificates: Vec<Certificate>,
 }
 
 /// A certificate chain and its key; chosen by SNI among the listener's certificates.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Certificate {
     pub cert: PathBuf,

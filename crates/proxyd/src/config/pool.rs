@@ -4,7 +4,7 @@
 use ha_core::config::Duration;
 use serde::{Deserialize, Deserializer};
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Pool {
     #[serde(default)]
@@ -45,7 +45,7 @@ pub enum Balance {
     Sticky,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Sticky {
     #[serde(default = "sticky_cookie")]
@@ -58,7 +58,7 @@ fn sticky_cookie() -> String {
     "HASRV".into()
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Server {
     /// `host:port`; a host name is re-resolved periodically.
@@ -109,7 +109,7 @@ fn default_failures() -> Vec<FailureKind> {
     vec![FailureKind::Error, FailureKind::Timeout]
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct PassiveHealth {
     #[serde(default = "one")]
@@ -131,7 +131,7 @@ pub enum CheckKind {
     Tcp,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ActiveHealth {
     pub kind: CheckKind,
@@ -178,7 +178,7 @@ fn three() -> u32 {
     3
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Retry {
     #[serde(default = "three")]
@@ -200,7 +200,7 @@ fn retry_budget() -> f64 {
     0.2
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Timeouts {
     #[serde(default = "one_second")]
@@ -225,7 +225,7 @@ impl Default for Timeouts {
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Keepalive {
     #[serde(default = "max_idle")]
@@ -251,7 +251,7 @@ impl Default for Keepalive {
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Queue {
     pub max: usize,

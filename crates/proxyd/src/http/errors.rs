@@ -19,13 +19,19 @@ pub enum ProxyError {
     UpstreamTimeout,
     /// The request's Host or target is unusable.
     BadRequest,
+    /// Every server is at `max_conns` and the pool's queue is full.
+    QueueFull,
+    /// The request waited in the pool's queue for `queue.timeout`.
+    QueueTimeout,
 }
 
 impl ProxyError {
     pub fn status(self) -> StatusCode {
         match self {
             ProxyError::NoRoute => StatusCode::NOT_FOUND,
-            ProxyError::NoServerAvailable => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::NoServerAvailable | ProxyError::QueueFull | ProxyError::QueueTimeout => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ProxyError::UpstreamFailed => StatusCode::BAD_GATEWAY,
             ProxyError::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::BadRequest => StatusCode::BAD_REQUEST,
@@ -40,6 +46,8 @@ impl ProxyError {
             ProxyError::UpstreamFailed => "upstream_failed",
             ProxyError::UpstreamTimeout => "upstream_timeout",
             ProxyError::BadRequest => "bad_request",
+            ProxyError::QueueFull => "queue_full",
+            ProxyError::QueueTimeout => "queue_timeout",
         }
     }
 
@@ -50,6 +58,8 @@ impl ProxyError {
             ProxyError::UpstreamFailed => "upstream server failed",
             ProxyError::UpstreamTimeout => "upstream server timed out",
             ProxyError::BadRequest => "bad request",
+            ProxyError::QueueFull => "queue full",
+            ProxyError::QueueTimeout => "queue timeout",
         };
         let body = if detail.is_empty() {
             format!("{headline}\n")

@@ -26,6 +26,7 @@ use super::upgrade::{self, ClientUpgrade};
 use crate::config::FailureKind;
 use crate::metrics::ProxyMetrics;
 use crate::pool::hash_key::KeySource;
+use crate::pool::queue::Unavailable;
 use crate::pool::upstream::UpstreamError;
 use crate::pool::{Affinity, Pool, Server};
 
@@ -151,8 +152,10 @@ async fn forward(
             }
             conn.metrics.retries.with_label_values(&[&pool.name]).inc();
         }
-        let Some(server) = pool.pick(hash, cookie_server.as_deref(), &tried) else {
-            break;
+        let server = match pool.acquire(hash, cookie_server.as_deref(), &tried).await {
+            Ok(server) => server,
+            Err(Unavailable::NoServer) => break,
+            Err(why) => return Err(queue_failure(why, pool)),
         };
         let in_flight = server.begin();
         let mut upstream = Request::new(body.attempt());
@@ -170,11 +173,13 @@ async fn forward(
         if let Some(deadline) = deadline {
             wait = wait.min(deadline.saturating_duration_since(Instant::now()));
         }
+        let sent_at = Instant::now();
         let exchange = server.connections().send(server.address(), upstream);
         let outcome = tokio::time::timeout(wait, exchange).await;
         let (kind, nothing_sent, detail) = match outcome {
             Ok(Ok((mut response, connection))) => {
                 let status = response.status();
+                server.stats().record(status.as_u16(), sent_at.elapsed());
                 let kind = FailureKind::Http(status.as_u16());
                 let failed = status.is_server_error() || status.is_client_error();
                 let resendable = idempotent || pool.retry.non_idempotent;
@@ -248,6 +253,21 @@ async fn forward(
             format!("every server of pool {} is down or busy", pool.name),
         )
     }))
+}
+
+fn queue_failure(why: Unavailable, pool: &Pool) -> Failure {
+    let (error, detail) = if why == Unavailable::QueueFull {
+        (
+            ProxyError::QueueFull,
+            "every server is at max_conns and the queue is full",
+        )
+    } else {
+        (
+            ProxyError::QueueTimeout,
+            "no server became free within the queue timeout",
+        )
+    };
+    (error, format!("pool {}: {detail}", pool.name))
 }
 
 fn note_failure(pool: &Pool, server: &Server, kind: FailureKind, detail: &str, conn: &Connection) {

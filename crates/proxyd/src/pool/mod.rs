@@ -7,10 +7,13 @@
 //! failure window), [`upstream`] (keep-alive connections to a server), [`sticky`] (signed
 //! cookies), [`hash_key`] (key templates) and [`budget`] (the retry budget).
 
+pub mod admin;
 pub mod budget;
 pub mod hash_key;
 pub mod passive;
+pub mod queue;
 pub mod server;
+pub mod stats;
 pub mod sticky;
 pub mod upstream;
 
@@ -86,10 +89,25 @@ pub struct Pool {
     pub proxy_protocol: ProxyProtocol,
     pub active_health: Option<config::ActiveHealth>,
     budget: Mutex<RetryBudget>,
+    /// Requests waiting for a server under `max_conns` (`queue:`), and their wake-up.
+    pub queue: queue::Queue,
 }
 
 impl Pool {
     pub fn build(name: &str, c: &config::Pool) -> Result<Self, PoolError> {
+        Self::build_from(name, c, None)
+    }
+
+    /// Builds the pool, keeping the servers of `previous` (the same pool before a reload or
+    /// a runtime change) that are built from the same settings: their health state,
+    /// counters, idle connections and operator changes carry over.
+    pub fn build_from(
+        name: &str,
+        c: &config::Pool,
+        previous: Option<&Pool>,
+    ) -> Result<Self, PoolError> {
+        let queue = queue::Queue::new(c.queue.as_ref(), previous.map(|p| &p.queue));
+        let release = queue.release_handle();
         let passive = c.passive_health.clone().unwrap_or(config::PassiveHealth {
             max_fails: 1,
             fail_timeout: ha_core::config::Duration::from_secs(10),
@@ -99,6 +117,27 @@ impl Pool {
         let mut primaries = Vec::new();
         let mut backups = Vec::new();
         for s in &c.servers {
+            let fingerprint = format!(
+                "{s:?} {:?} {:?} {:?} {:?} {:?} {passive_enabled} {}",
+                passive,
+                c.active_health,
+                c.slow_start,
+                c.timeouts,
+                c.keepalive,
+                c.queue.is_some()
+            );
+            let kept = previous.and_then(|p| {
+                p.servers()
+                    .find(|old| old.address() == s.address && old.fingerprint() == fingerprint)
+            });
+            if let Some(old) = kept {
+                if s.backup {
+                    backups.push(Arc::clone(old));
+                } else {
+                    primaries.push(Arc::clone(old));
+                }
+                continue;
+            }
             let spec = ServerSpec {
                 address: s.address.clone(),
                 weight: s.weight,
@@ -115,13 +154,16 @@ impl Pool {
                 )?),
                 None => None,
             };
-            let server = Arc::new(Server::new(
-                &spec,
-                passive::PassiveHealth::new(passive.max_fails, passive.fail_timeout.get()),
-                passive_enabled,
-                tracker,
-                c.slow_start.map(|d| d.get()),
-            ));
+            let server = Arc::new(
+                Server::new(
+                    &spec,
+                    passive::PassiveHealth::new(passive.max_fails, passive.fail_timeout.get()),
+                    passive_enabled,
+                    tracker,
+                    c.slow_start.map(|d| d.get()),
+                )
+                .with_identity(fingerprint, release.clone()),
+            );
             if s.backup {
                 backups.push(server);
             } else {
@@ -198,6 +240,7 @@ impl Pool {
             proxy_protocol: c.proxy_protocol,
             active_health: c.active_health.clone(),
             budget: Mutex::new(RetryBudget::new(budget_ratio, Instant::now())),
+            queue,
         })
     }
 

@@ -5,7 +5,7 @@
 //! "out until" instant and `max_conns`; `weight` applies slow start when a ramp is running.
 //! Health changes take the mutex around [`PassiveHealth`] and the active [`HealthTracker`].
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -13,7 +13,9 @@ use ha_core::balance::Backend;
 use ha_core::health::{HealthTracker, Transition};
 use hyper::http::uri::Authority;
 
+use super::admin::{AdminState, AtomicAdmin};
 use super::passive::PassiveHealth;
+use super::stats::ServerStats;
 use super::upstream::{ConnPool, Settings};
 
 /// Weights are scaled by this so slow start can ramp in small steps.
@@ -56,7 +58,16 @@ struct Health {
 pub struct Server {
     id: String,
     authority: Option<Authority>,
-    weight: u32,
+    /// As configured, or as `backend.weight` set it.
+    weight: AtomicU32,
+    /// Set by an operator: ready, drain or disabled.
+    admin: AtomicAdmin,
+    /// What the server was built from; a reload that gives the same keeps this server (its
+    /// health, counters and idle connections).
+    fingerprint: String,
+    /// The pool's queue, woken when a request ends here (only when the pool has a queue).
+    release: Option<Arc<tokio::sync::Notify>>,
+    stats: ServerStats,
     max_conns: Option<u32>,
     backup: bool,
     slow_start: Option<Duration>,
@@ -79,6 +90,9 @@ pub struct InFlight(Arc<Server>);
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        if let Some(queue) = &self.0.release {
+            queue.notify_one();
+        }
     }
 }
 
@@ -99,7 +113,11 @@ impl Server {
         Self {
             id: spec.address.clone(),
             authority: spec.address.parse().ok(),
-            weight: spec.weight,
+            weight: AtomicU32::new(spec.weight),
+            admin: AtomicAdmin::default(),
+            fingerprint: String::new(),
+            release: None,
+            stats: ServerStats::default(),
             max_conns: spec.max_conns,
             backup: spec.backup,
             slow_start,
@@ -118,6 +136,43 @@ impl Server {
             }),
             connections: ConnPool::new(spec.upstream.clone()),
         }
+    }
+
+    /// Sets what the server was built from and the pool queue it wakes (see the fields).
+    pub fn with_identity(
+        mut self,
+        fingerprint: String,
+        release: Option<Arc<tokio::sync::Notify>>,
+    ) -> Self {
+        self.fingerprint = fingerprint;
+        self.release = release;
+        self
+    }
+
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    pub fn admin(&self) -> AdminState {
+        self.admin.get()
+    }
+
+    pub fn set_admin(&self, state: AdminState) {
+        self.admin.set(state);
+    }
+
+    /// Sets the weight (`backend.weight`); the next picks use it.
+    pub fn set_weight(&self, weight: u32) {
+        self.weight.store(weight, Ordering::Relaxed);
+    }
+
+    /// The weight without slow start's ramp.
+    pub fn configured_weight(&self) -> u32 {
+        self.weight.load(Ordering::Relaxed)
+    }
+
+    pub fn stats(&self) -> &ServerStats {
+        &self.stats
     }
 
     /// `host:port` as configured.
@@ -210,6 +265,25 @@ impl Server {
 
     /// The state for status output: `up`, `down` or `full`, and why.
     pub fn describe(&self) -> (&'static str, String) {
+        match self.admin() {
+            AdminState::Ready => {}
+            AdminState::Drain if self.in_flight() > 0 => {
+                return (
+                    "draining",
+                    format!(
+                        "drained by an operator; {} still in flight",
+                        self.in_flight()
+                    ),
+                )
+            }
+            AdminState::Drain => {
+                return (
+                    "drained",
+                    "drained by an operator; nothing in flight".into(),
+                )
+            }
+            AdminState::Disabled => return ("disabled", "disabled by an operator".into()),
+        }
         let now = Instant::now();
         let health = self.lock();
         if self.active_down.load(Ordering::Relaxed) {
@@ -264,7 +338,10 @@ impl Server {
 
 impl Backend for Server {
     fn weight(&self) -> u32 {
-        let full = self.weight.saturating_mul(WEIGHT_SCALE);
+        let full = self
+            .weight
+            .load(Ordering::Relaxed)
+            .saturating_mul(WEIGHT_SCALE);
         if self.ramp_start.load(Ordering::Relaxed) == 0 {
             return full;
         }
@@ -273,7 +350,7 @@ impl Backend for Server {
     }
 
     fn is_available(&self) -> bool {
-        if self.active_down.load(Ordering::Relaxed) {
+        if !self.admin.is_ready() || self.active_down.load(Ordering::Relaxed) {
             return false;
         }
         if self.passive_down_until.load(Ordering::Relaxed) != 0 && self.passive_down(Instant::now())

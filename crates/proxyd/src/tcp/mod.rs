@@ -95,12 +95,15 @@ async fn connect(
                 .with_label_values(&[&pool.name])
                 .inc();
         }
-        let server = pool.pick(
-            Some(Pool::hash_of(&session.client.ip().to_string()))
-                .filter(|_| matches!(pool.affinity, crate::pool::Affinity::ClientIp)),
-            None,
-            &tried,
-        )?;
+        let server = pool
+            .acquire(
+                Some(Pool::hash_of(&session.client.ip().to_string()))
+                    .filter(|_| matches!(pool.affinity, crate::pool::Affinity::ClientIp)),
+                None,
+                &tried,
+            )
+            .await
+            .ok()?;
         let in_flight = server.begin();
         let connect_timeout = pool.timeouts.connect.get();
         let result =
