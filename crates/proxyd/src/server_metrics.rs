@@ -100,7 +100,10 @@ impl ServerCollector {
     }
 }
 
+/// Label pairs sorted by name, as the prometheus crate writes its own.
 fn labels(pairs: &[(&str, &str)]) -> Vec<LabelPair> {
+    let mut pairs = pairs.to_vec();
+    pairs.sort_unstable_by_key(|(name, _)| *name);
     pairs
         .iter()
         .map(|(name, value)| {
