@@ -26,7 +26,7 @@ fn hactl(dir: &Path, args: &[&str]) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
 }
 
-fn server<'a>(status: &'a serde_json::Value, address: SocketAddr) -> &'a serde_json::Value {
+fn server(status: &serde_json::Value, address: SocketAddr) -> &serde_json::Value {
     status["pools"]["app"]["servers"]
         .as_array()
         .and_then(|s| s.iter().find(|s| s["address"] == address.to_string()))
