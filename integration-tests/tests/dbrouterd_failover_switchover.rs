@@ -2,7 +2,8 @@
 //! `db.switchover` over the control socket (db1 → db2), then `hactl call dbrouterd
 //! db.switchover to=db1` (the old primary was made a replica of the new one, so it can take
 //! over again). Zero failed transactions, every committed one present on the final writer and
-//! the replicas, writes only ever on one server at a time, and `backend.drain`/`enable`.
+//! the replicas, writes only ever on one server at a time, and `backend.drain`/`enable`; then
+//! `db.failover` with the writer alive (fenced, caught up, replaced).
 
 mod dbrouterd_failover_support;
 
@@ -214,4 +215,30 @@ async fn switchover_there_and_back_under_load_fails_no_transaction() {
     }
     let status = router.status();
     assert_eq!(status["topology"]["epoch"], 2, "{status}");
+
+    // db.failover with the writer alive: it is fenced, the standby catches up with it and
+    // takes over at the next epoch.
+    let r = router.clone();
+    let answer = tokio::task::spawn_blocking(move || r.control(json!({"cmd": "db.failover"})))
+        .await
+        .expect("task");
+    assert_eq!(answer["ok"], true, "{answer}");
+    assert_eq!(answer["data"]["writer"], "db2", "{answer}");
+    assert_eq!(router.status()["topology"]["epoch"], 3);
+    let mut c = Conn::new(app.clone()).await.expect("connect");
+    c.query_drop("INSERT INTO ledger (worker, n) VALUES (99, 1)")
+        .await
+        .expect("write after db.failover");
+    let id: Option<u32> = c
+        .query_first("SELECT /* route=primary */ @@server_id")
+        .await
+        .expect("read on the writer");
+    assert_eq!(id, Some(2));
+    let d = db.clone();
+    let ro =
+        tokio::task::spawn_blocking(move || d.root_sql(d.primary(), "SELECT @@global.read_only"))
+            .await
+            .expect("task")
+            .expect("read_only of db1");
+    assert_eq!(ro, "1", "the old writer is fenced");
 }

@@ -81,6 +81,36 @@ impl Validate for Config {
         if self.monitor.rise == 0 || self.monitor.fall == 0 {
             p.at("monitor", "rise and fall must be at least 1");
         }
+        if self.monitor.interval.get().is_zero() {
+            p.at("monitor.interval", "must be more than 0");
+        }
+        if self.failover.confirm_checks == 0 {
+            p.at("failover.confirm_checks", "must be at least 1");
+        }
+        if self.failover.replication_user.is_some() != self.failover.replication_password.is_some()
+        {
+            p.at(
+                "failover",
+                "replication_user and replication_password go together",
+            );
+        }
+        if self.failover.auto
+            && !self
+                .backends
+                .iter()
+                .any(|b| b.role == crate::config::Role::Standby)
+            && self
+                .backends
+                .iter()
+                .filter(|b| b.role == crate::config::Role::Writer)
+                .count()
+                < 2
+        {
+            p.at(
+                "failover.auto",
+                "automatic failover needs a backend with role standby (or a second writer)",
+            );
+        }
         for (name, pool) in &self.pools {
             let at = format!("pools.{name}");
             for (kind, list) in [("writers", &pool.writers), ("readers", &pool.readers)] {
@@ -148,5 +178,17 @@ mod tests {
             .expect("valid");
         let dump = format!("{c:?}");
         assert!(!dump.contains("apppw"), "password leaked into Debug output");
+    }
+
+    #[test]
+    fn failover_settings_are_checked() {
+        let text = include_str!("../../../../deploy/examples/dbrouterd.yaml");
+        let path = std::path::Path::new("dbrouterd.yaml");
+        let half = text.replace("failover:\n", "failover:\n  replication_user: repl\n");
+        let err = ha_core::config::parse::<Config>(path, &half).expect_err("user without password");
+        assert!(err.to_string().contains("replication_password"), "{err}");
+        let no_standby = text.replace("role: standby", "role: replica");
+        let err = ha_core::config::parse::<Config>(path, &no_standby).expect_err("no standby");
+        assert!(err.to_string().contains("failover.auto"), "{err}");
     }
 }

@@ -6,7 +6,7 @@
 //! Layout: [`probe`] runs one check (I/O) into a [`check::Check`]; [`check`] judges a reader
 //! (pure); [`state`] turns a round of checks into a [`state::Decision`] (pure: rise/fall,
 //! epochs, conflicts, when to fail over); [`promote`] carries out a switchover or failover
-//! (I/O); [`gtid`] compares GTID positions; [`sql`] is the monitor's small SQL client;
+//! (I/O) and [`repoint`] the replicas after it; [`gtid`] compares GTID positions; [`sql`] is the monitor's small SQL client;
 //! [`metrics`] what it exports.
 //!
 //! Rounds and changes run on one task, so a change never races a round's decision: while a
@@ -18,6 +18,7 @@ pub mod gtid;
 pub mod metrics;
 pub mod probe;
 pub mod promote;
+pub mod repoint;
 pub mod sql;
 pub mod state;
 

@@ -91,7 +91,10 @@ impl Change<'_> {
             .ok_or_else(|| ChangeError::Refused(format!("no backend #{index}")))
     }
 
-    async fn connect(&self, node: &Arc<BackendNode>) -> Result<BackendConn, ChangeError> {
+    pub(super) async fn connect(
+        &self,
+        node: &Arc<BackendNode>,
+    ) -> Result<BackendConn, ChangeError> {
         Ok(
             BackendConn::connect(node.clone(), self.login, self.limits.timeout)
                 .await
@@ -207,10 +210,18 @@ impl Change<'_> {
         to: &Arc<BackendNode>,
         epoch: u64,
     ) -> Result<(), ChangeError> {
+        // Fence the old writer where it still answers, and learn what it has binlogged: the
+        // standby must have that too before it takes over.
+        let mut fenced: Option<(BackendConn, String)> = None;
         if let (Some(from), true) = (from, self.limits.fence_old_writer) {
             match self.connect(from).await {
                 Ok(mut old) => match sql::execute(&mut old, "SET GLOBAL read_only = 1").await {
-                    Ok(()) => info!(backend = %from.name, "old writer fenced (read_only=1)"),
+                    Ok(()) => {
+                        info!(backend = %from.name, "old writer fenced (read_only=1)");
+                        let pos = sql::query(&mut old, "SELECT @@gtid_binlog_pos").await;
+                        let pos = pos.ok().and_then(|r| r.first(0).map(str::to_string));
+                        fenced = Some((old, pos.unwrap_or_default()));
+                    }
                     Err(e) => {
                         warn!(backend = %from.name, error = %e, "cannot fence the old writer")
                     }
@@ -220,9 +231,33 @@ impl Change<'_> {
                 }
             }
         }
-        let mut new = self.lock(to, epoch).await?;
-        self.drain_relay_log(&mut new, to).await?;
-        self.promote(&mut new, to, epoch).await
+        let result = async {
+            let mut new = self.lock(to, epoch).await?;
+            if let Some((_, last)) = fenced.as_ref().filter(|(_, last)| !last.is_empty()) {
+                let wait = format!(
+                    "SELECT MASTER_GTID_WAIT({}, {:.3})",
+                    quote(last),
+                    self.limits.catchup_timeout.as_secs_f64()
+                );
+                if sql::query(&mut new, &wait).await?.first(0) != Some("0") {
+                    return Err(ChangeError::Refused(format!(
+                        "{} did not reach the old writer's {last} within {:?}",
+                        to.name, self.limits.catchup_timeout
+                    )));
+                }
+            }
+            self.drain_relay_log(&mut new, to).await?;
+            self.promote(&mut new, to, epoch).await
+        }
+        .await;
+        if let (Err(_), Some((mut old, _)), Some(from)) = (&result, fenced, from) {
+            // The old writer still answers: it keeps the writes rather than nobody.
+            if let Err(e) = sql::execute(&mut old, "SET GLOBAL read_only = 0").await {
+                warn!(backend = %from.name, error = %e, "cannot make the old writer writable again");
+            }
+            self.topology.set_writer(Some(from.index));
+        }
+        result
     }
 
     /// Connects to the candidate, takes the topology lock there and checks that nobody has
@@ -340,57 +375,5 @@ impl Change<'_> {
         self.topology.designate(to.index, epoch);
         self.topology.set_writer(Some(to.index));
         Ok(())
-    }
-
-    /// Points every other reachable replica (and, after a switchover, the old writer) at the
-    /// new writer by GTID. Best effort: a replica that cannot be repointed is reported.
-    async fn repoint(&self, plan: &Plan, to: &Arc<BackendNode>) -> Value {
-        let Some((host, port)) = to.host_port() else {
-            return json!({"error": format!("cannot split address {}", to.address)});
-        };
-        let mut out = serde_json::Map::new();
-        for node in &self.topology.nodes {
-            if node.index == to.index {
-                continue;
-            }
-            let is_old = Some(node.index) == plan.from;
-            let change = if is_old {
-                let Some((user, password)) = self.limits.replication.as_ref() else {
-                    continue;
-                };
-                if plan.kind != Kind::Switchover {
-                    continue;
-                }
-                format!(
-                    "CHANGE MASTER TO MASTER_HOST={}, MASTER_PORT={port}, MASTER_USER={}, \
-                     MASTER_PASSWORD={}, MASTER_USE_GTID=current_pos",
-                    quote(host),
-                    quote(user),
-                    quote(password)
-                )
-            } else {
-                format!(
-                    "CHANGE MASTER TO MASTER_HOST={}, MASTER_PORT={port}, MASTER_USE_GTID=slave_pos",
-                    quote(host)
-                )
-            };
-            let result = async {
-                let mut conn = self.connect(node).await?;
-                sql::execute(&mut conn, "STOP SLAVE").await?;
-                sql::execute(&mut conn, &change).await?;
-                sql::execute(&mut conn, "START SLAVE").await?;
-                Ok::<_, ChangeError>(())
-            }
-            .await;
-            let outcome = match result {
-                Ok(()) => "repointed".to_string(),
-                Err(e) => {
-                    warn!(backend = %node.name, error = %e, "cannot repoint to the new writer");
-                    format!("failed: {e}")
-                }
-            };
-            out.insert(node.name.clone(), json!(outcome));
-        }
-        Value::Object(out)
     }
 }
