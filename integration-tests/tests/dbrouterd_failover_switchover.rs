@@ -3,7 +3,7 @@
 //! db.switchover to=db1` (the old primary was made a replica of the new one, so it can take
 //! over again). Zero failed transactions, every committed one present on the final writer and
 //! the replicas, writes only ever on one server at a time, and `backend.drain`/`enable`; then
-//! `db.failover` with the writer alive (fenced, caught up, replaced).
+//! `hactl db failover` with the writer alive (fenced, caught up, replaced).
 
 mod dbrouterd_failover_support;
 
@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use dbrouterd_failover_support::{readers_seen, wait_blocking, wait_for, Router};
+use dbrouterd_failover_support::{readers_seen, wait_for, Router};
 use integration_tests::bin;
 use integration_tests::mariadb::DbTopology;
 use mysql_async::prelude::*;
@@ -218,12 +218,21 @@ async fn switchover_there_and_back_under_load_fails_no_transaction() {
 
     // db.failover with the writer alive: it is fenced, the standby catches up with it and
     // takes over at the next epoch.
-    let r = router.clone();
-    let answer = tokio::task::spawn_blocking(move || r.control(json!({"cmd": "db.failover"})))
-        .await
-        .expect("task");
-    assert_eq!(answer["ok"], true, "{answer}");
-    assert_eq!(answer["data"]["writer"], "db2", "{answer}");
+    let socket_dir = router.dir.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(bin("hactl"))
+            .arg("--socket-dir")
+            .arg(&socket_dir)
+            .args(["db", "failover"])
+            .output()
+            .expect("run hactl")
+    })
+    .await
+    .expect("task");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "hactl db failover: {text}");
+    assert_eq!(router.writer().as_deref(), Some("db2"));
     assert_eq!(router.status()["topology"]["epoch"], 3);
     let mut c = Conn::new(app.clone()).await.expect("connect");
     c.query_drop("INSERT INTO ledger (worker, n) VALUES (99, 1)")

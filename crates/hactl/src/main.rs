@@ -59,6 +59,14 @@ enum Command {
         /// Arguments as key=value; values that parse as JSON (numbers, true/false) are typed.
         args: Vec<String>,
     },
+    /// dbrouterd's topology changes: `hactl db switchover [to=db2]`, `hactl db failover`
+    /// (the same as `hactl call dbrouterd db.switchover ...`, waiting at least 30 s).
+    Db {
+        /// `switchover` or `failover`.
+        action: String,
+        /// Arguments as key=value, e.g. `to=db2`.
+        args: Vec<String>,
+    },
 }
 
 /// The daemons of the stack, shown even when nothing of them is found.
@@ -86,6 +94,13 @@ fn main() -> ExitCode {
             Command::Status { daemons } => status::run(&ctx, &cli.config_dir, daemons).await,
             Command::Reload { daemon } => call::run(&ctx, &daemon, "reload", &[]).await,
             Command::Call { daemon, cmd, args } => call::run(&ctx, &daemon, &cmd, &args).await,
+            Command::Db { action, args } => {
+                let ctx = call::Target {
+                    timeout: ctx.timeout.max(Duration::from_secs(30)),
+                    ..ctx
+                };
+                call::run(&ctx, "dbrouterd", &format!("db.{action}"), &args).await
+            }
         }
     });
     match ok {
