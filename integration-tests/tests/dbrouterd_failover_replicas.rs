@@ -1,8 +1,8 @@
 //! Replica failures through dbrouterd's monitor, on one real topology (primary db1, standby
 //! db2, replicas db3 and db4), each checked by the `@@server_id` of the server that answers:
 //! - replication stopped on a replica: it leaves the read rotation, and returns when restarted;
-//! - lag injected (the SQL thread paused while writes continue, then a 3 s MASTER_DELAY): the
-//!   same, with the lag known below a second (heartbeat);
+//! - lag injected (the SQL thread paused while writes continue, then a 5 s MASTER_DELAY over a
+//!   2 s limit): the same, with the lag measured by the heartbeat in milliseconds;
 //! - the report pool (only db4, writes refused) never reaches the primary, even when db4 is out;
 //! - a replica killed during sysbench oltp_read_only through dbrouterd: zero errors.
 
@@ -101,8 +101,8 @@ async fn replicas_that_break_lag_or_die_leave_the_rotation_without_client_errors
     wait_rotation(&router, "db3", true, "db3 back after START SLAVE").await;
     assert_eq!(readers_seen(&app, 6).await, vec![DB3, DB4]);
 
-    // 2. Lag: the SQL thread paused while writes continue, then a replication delay of 3 s
-    // (threads running, lag seen by the heartbeat well over the 1 s limit).
+    // 2. Lag: the SQL thread paused while writes continue, then a replication delay of 5 s
+    // (threads running, lag seen by the heartbeat well over the 2 s limit).
     on_replica(&db, 0, "STOP SLAVE SQL_THREAD").await;
     wait_rotation(&router, "db3", false, "db3 out with its SQL thread paused").await;
     assert_eq!(readers_seen(&app, 6).await, vec![DB4]);
@@ -111,7 +111,7 @@ async fn replicas_that_break_lag_or_die_leave_the_rotation_without_client_errors
     on_replica(
         &db,
         0,
-        "STOP SLAVE; CHANGE MASTER TO MASTER_DELAY = 3; START SLAVE",
+        "STOP SLAVE; CHANGE MASTER TO MASTER_DELAY = 5; START SLAVE",
     )
     .await;
     let r = router.clone();
@@ -121,7 +121,7 @@ async fn replicas_that_break_lag_or_die_leave_the_rotation_without_client_errors
     })
     .await;
     assert!(
-        (1000..10_000).contains(&lag),
+        (2000..15_000).contains(&lag),
         "lag measured by the heartbeat: {lag} ms"
     );
     assert!(!router.in_rotation("db3"));
@@ -134,7 +134,7 @@ async fn replicas_that_break_lag_or_die_leave_the_rotation_without_client_errors
     .await;
     wait_rotation(&router, "db3", true, "db3 back without delay").await;
     let in_step = router.backend("db3")["lag_ms"].as_u64().unwrap_or(u64::MAX);
-    assert!(in_step < 1000, "lag back below a second: {in_step} ms");
+    assert!(in_step <= 2000, "lag back within the limit: {in_step} ms");
     assert_eq!(readers_seen(&app, 6).await, vec![DB3, DB4]);
 
     // 3. The report pool never reaches the primary: with db4 out of rotation its reads fail

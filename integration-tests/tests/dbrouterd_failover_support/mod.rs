@@ -17,8 +17,8 @@ use mysql_async::{Conn, Opts, OptsBuilder};
 use serde_json::Value;
 use tempfile::TempDir;
 
-/// The monitor settings of these tests: fast checks, lag limit 1 s, failover after 3 checks.
-pub const MONITOR: &str = "monitor: { user: monitor, password: monitorpw, interval: 200ms, timeout: 1s, rise: 2, fall: 2, max_replication_lag: 1s }\n\
+/// The monitor settings of these tests: fast checks, lag limit 2 s, failover after 3 checks.
+pub const MONITOR: &str = "monitor: { user: monitor, password: monitorpw, interval: 200ms, timeout: 1s, rise: 2, fall: 2, max_replication_lag: 2s }\n\
 failover: { auto: true, confirm_checks: 3, hold_writes: 20s, switchover_timeout: 10s, replication_user: repl, replication_password: replpw }\n";
 
 /// A running dbrouterd over a topology owned by the test.
