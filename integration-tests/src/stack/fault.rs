@@ -7,6 +7,8 @@
 //!   runs from the fault until the other load balancer holds the VIP plus [`ARP_GRACE`] (the
 //!   client's ARP entry follows the new master's gratuitous ARP);
 //! - every write the client saw acknowledged is on the writer afterwards (checked after each fault);
+//! - writes work again: a write started after the repair is acknowledged within
+//!   [`RESUME_WITHIN`];
 //! - a write may fail while a fault is being handled (proxyd never retries a `POST`): counted,
 //!   shown, not a violation.
 //!
@@ -18,14 +20,17 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
+pub use super::report::{outage, table, Report};
 use super::traffic::{Kind, Sample, Traffic};
 use super::{app_healthy, control_line, run_dir, Stack};
 use crate::wait_until;
 
 /// After the VIP has moved, how long the client may still fail while its ARP entry follows.
-pub const ARP_GRACE: Duration = Duration::from_millis(500);
+pub const ARP_GRACE: Duration = Duration::from_secs(1);
 /// How long the traffic runs with the fault in place, and again after its repair.
 pub const OBSERVE: Duration = Duration::from_secs(3);
+/// After the fault and its repair, how soon a new write must be acknowledged.
+pub const RESUME_WITHIN: Duration = Duration::from_secs(20);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
@@ -55,85 +60,6 @@ impl Fault {
     /// Whether the VIP moves to the other load balancer.
     pub fn moves_vip(self) -> bool {
         matches!(self, Fault::ProxydOnMaster | Fault::MasterLink)
-    }
-}
-
-/// What the client saw during one fault and its repair.
-#[derive(Debug, Clone)]
-pub struct Report {
-    pub fault: Fault,
-    /// Which component was hit, e.g. `lb1`.
-    pub target: String,
-    /// From the fault to the other load balancer holding the VIP.
-    pub vip_move: Option<Duration>,
-    pub reads: usize,
-    pub failed_reads: Vec<Sample>,
-    /// Failed reads outside the VIP move window: each one breaks the rules.
-    pub failed_reads_outside_window: Vec<Sample>,
-    pub writes: usize,
-    pub failed_writes: Vec<Sample>,
-    /// What the client saw as the outage of reads: from the start of the first failed read to
-    /// the start of the first read after it that succeeded (see [`outage`]).
-    pub read_outage: Duration,
-    pub write_outage: Duration,
-    /// The last write of the period was acknowledged: writes work again after the fault.
-    pub writes_resumed: bool,
-    /// Writes acknowledged so far, and those of them missing on the writer.
-    pub acked_total: usize,
-    pub lost_writes: Vec<u64>,
-    /// The writer checked for the acknowledged writes.
-    pub writer: String,
-    /// `hactl status` of the nodes involved: before the fault, with the fault in place (just
-    /// before the repair), and after the repair.
-    pub hactl_before: Vec<(String, String)>,
-    pub hactl_during: Vec<(String, String)>,
-    pub hactl_after: Vec<(String, String)>,
-}
-
-impl Report {
-    /// Every way this report breaks the rules (empty: the stack behaved).
-    pub fn violations(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        for s in &self.failed_reads_outside_window {
-            out.push(format!(
-                "a read failed outside the VIP move window: {:?}",
-                s.outcome
-            ));
-        }
-        if !self.writes_resumed {
-            out.push("writes did not work again after the fault".to_string());
-        }
-        if !self.lost_writes.is_empty() {
-            out.push(format!(
-                "acknowledged writes missing on the {}: {:?}",
-                self.writer, self.lost_writes
-            ));
-        }
-        out
-    }
-
-    /// One line of errors seen, the most frequent first, for the demo's output.
-    pub fn error_summary(&self) -> String {
-        let mut counts = std::collections::BTreeMap::<String, usize>::new();
-        for s in self.failed_reads.iter().chain(&self.failed_writes) {
-            if let Err(e) = &s.outcome {
-                let short: String = e.chars().take(70).collect();
-                let kind = if matches!(s.kind, Kind::Read) {
-                    "GET"
-                } else {
-                    "POST"
-                };
-                *counts.entry(format!("{kind} {short}")).or_default() += 1;
-            }
-        }
-        let mut sorted: Vec<_> = counts.into_iter().collect();
-        sorted.sort_by_key(|entry| std::cmp::Reverse(entry.1));
-        sorted
-            .iter()
-            .take(4)
-            .map(|(e, n)| format!("{n}× {e}"))
-            .collect::<Vec<_>>()
-            .join("\n      ")
     }
 }
 
@@ -184,6 +110,7 @@ pub fn run(stack: &mut Stack, traffic: &Traffic, fault: Fault) -> Result<Report>
     std::thread::sleep(OBSERVE);
     let end = Instant::now();
     traffic.wait_settled(end);
+    let writes_resumed = traffic.write_acked_after(end, RESUME_WITHIN);
 
     let window_end = vip_move.map(|d| start + d + ARP_GRACE);
     let samples: Vec<Sample> = traffic
@@ -222,10 +149,7 @@ pub fn run(stack: &mut Stack, traffic: &Traffic, fault: Fault) -> Result<Report>
         failed_reads_outside_window,
         writes: writes.len(),
         write_outage: outage(&writes),
-        writes_resumed: writes
-            .iter()
-            .max_by_key(|s| s.start)
-            .is_some_and(|s| s.outcome.is_ok()),
+        writes_resumed,
         failed_writes,
         acked_total: acked.len(),
         lost_writes,
@@ -234,32 +158,6 @@ pub fn run(stack: &mut Stack, traffic: &Traffic, fault: Fault) -> Result<Report>
         hactl_during,
         hactl_after,
     })
-}
-
-/// The time new requests were failing: the sum, over each run of failures, of the span from the
-/// start of its first failed request to the start of the next request that succeeded (or the end
-/// of the last failure, when none did). A request hung on a cut link until its timeout counts
-/// only until other requests succeed again.
-pub fn outage(samples: &[Sample]) -> Duration {
-    let mut sorted: Vec<&Sample> = samples.iter().collect();
-    sorted.sort_by_key(|s| s.start);
-    let mut total = Duration::ZERO;
-    let mut failing_since: Option<Instant> = None;
-    for s in &sorted {
-        match (&s.outcome, failing_since) {
-            (Err(_), None) => failing_since = Some(s.start),
-            (Ok(_), Some(since)) if s.start > since => {
-                total += s.start - since;
-                failing_since = None;
-            }
-            _ => {}
-        }
-    }
-    if let Some(since) = failing_since {
-        let last_end = sorted.iter().map(|s| s.end).max().unwrap_or(since);
-        total += last_end.saturating_duration_since(since);
-    }
-    total
 }
 
 /// Breaks the component; returns its name.
@@ -364,45 +262,6 @@ impl Stack {
         }
         anyhow::bail!("no running database server is writable")
     }
-}
-
-/// The table `make demo` prints, one row per fault.
-pub fn table(reports: &[Report]) -> String {
-    let ms = |d: Duration| format!("{:.2}s", d.as_secs_f64());
-    let mut out = format!(
-        "{:<38} {:>8} {:>10} {:>11} {:>11} {:>12} {:>10}  {}\n",
-        "fault (target)",
-        "VIP move",
-        "GET outage",
-        "GETs failed",
-        "POST outage",
-        "POSTs failed",
-        "acked lost",
-        "verdict"
-    );
-    for r in reports {
-        let verdict = if !r.violations().is_empty() {
-            "VIOLATION".to_string()
-        } else if r.fault.moves_vip() {
-            "ok: GETs failed only inside the VIP move".to_string()
-        } else if r.fault == Fault::Primary {
-            format!("ok: no GET failed, writes moved to the {}", r.writer)
-        } else {
-            "ok: no GET failed".to_string()
-        };
-        out += &format!(
-            "{:<38} {:>8} {:>10} {:>11} {:>11} {:>12} {:>10}  {}\n",
-            format!("{} ({})", r.fault.label(), r.target),
-            r.vip_move.map(ms).unwrap_or_else(|| "-".into()),
-            ms(r.read_outage),
-            format!("{}/{}", r.failed_reads.len(), r.reads),
-            ms(r.write_outage),
-            format!("{}/{}", r.failed_writes.len(), r.writes),
-            format!("{}/{}", r.lost_writes.len(), r.acked_total),
-            verdict
-        );
-    }
-    out
 }
 
 /// One chaos scenario on its own stack: builds it (namespaces tagged `tag`), starts the client

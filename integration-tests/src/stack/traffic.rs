@@ -159,6 +159,23 @@ impl Traffic {
         });
     }
 
+    /// Whether a write started after `instant` is acknowledged within `timeout`.
+    pub fn write_acked_after(&self, instant: Instant, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let acked = self.samples.lock().expect("samples").iter().any(|s| {
+                matches!(s.kind, Kind::Write(_)) && s.start > instant && s.outcome.is_ok()
+            });
+            if acked {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Waits until every request started before `instant` has ended (and been recorded).
     pub fn wait_settled(&self, instant: Instant) {
         let timeout = CONNECT_TIMEOUT + ANSWER_TIMEOUT + Duration::from_secs(2);
