@@ -12,8 +12,10 @@
 //! data path and swapped atomically on reload; [`service`] is the daemon as ha-core runs it,
 //! with [`status`] and [`control`] (runtime commands) for the control channel and
 //! [`metrics`] on the daemon's registry. [`upgrade`] hands the listening sockets to a new
-//! binary without dropping a connection.
+//! binary without dropping a connection. [`access_log`] writes a line per request or session
+//! off the request path.
 
+pub mod access_log;
 pub mod config;
 pub mod control;
 pub mod health;

@@ -1,7 +1,7 @@
 //! proxyd's metrics, registered once on the daemon's registry (ha-core's `Context.metrics`)
 //! and kept across reloads.
 
-use prometheus::{IntCounterVec, IntGaugeVec, Opts, Registry};
+use prometheus::{IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry};
 
 #[derive(Clone, Debug)]
 pub struct ProxyMetrics {
@@ -26,6 +26,8 @@ pub struct ProxyMetrics {
     pub health_transitions: IntCounterVec,
     /// Reloads that reached the service, by result (`ok`, `failed`).
     pub reloads: IntCounterVec,
+    /// Access-log lines dropped because the writer was behind.
+    pub access_log_dropped: IntCounter,
 }
 
 fn counter(
@@ -49,7 +51,13 @@ impl ProxyMetrics {
             &["listener"],
         )?;
         registry.register(Box::new(open_connections.clone()))?;
+        let access_log_dropped = IntCounter::new(
+            "proxyd_access_log_dropped_total",
+            "Access-log lines dropped because the writer was behind",
+        )?;
+        registry.register(Box::new(access_log_dropped.clone()))?;
         Ok(Self {
+            access_log_dropped,
             connections: counter(
                 registry,
                 "proxyd_connections_total",

@@ -27,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
+use crate::access_log::AccessLogger;
 use crate::config::{Config, Listener};
 use crate::listener::{self, AcceptLoop};
 use crate::metrics::ProxyMetrics;
@@ -63,6 +64,8 @@ pub(crate) struct State {
 
 pub struct Proxyd {
     state: Mutex<State>,
+    /// The access log's settings and logger in use.
+    access_log: Mutex<Option<(crate::config::AccessLog, Option<AccessLogger>)>>,
     snapshot: Arc<ArcSwap<Snapshot>>,
     metrics: ProxyMetrics,
     listeners: Mutex<BTreeMap<String, Running>>,
@@ -124,6 +127,24 @@ impl Proxyd {
         old.cancel();
     }
 
+    /// The access logger for `c`: the running one when `c` did not change, else a new one
+    /// (the old writer ends once the last connection using it is gone).
+    fn access_logger(&self, c: &crate::config::AccessLog) -> Result<Option<AccessLogger>, String> {
+        let mut current = self
+            .access_log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some((config, logger)) = current.as_ref() {
+            if config == c {
+                return Ok(logger.clone());
+            }
+        }
+        let logger = crate::access_log::start(c, self.metrics.access_log_dropped.clone())
+            .map_err(|e| format!("access_log: cannot open {}: {e}", c.path.display()))?;
+        *current = Some((c.clone(), logger.clone()));
+        Ok(logger)
+    }
+
     /// Applies a new file (already validated), keeping the runtime changes of the pools it
     /// leaves as they were.
     fn reload_now(&self, config: Config) -> Result<Value, String> {
@@ -179,9 +200,10 @@ impl Proxyd {
     }
 
     fn apply(&self, config: &Config, runtime: &RuntimeChanges) -> Result<Value, String> {
-        let snapshot =
+        let mut snapshot =
             Snapshot::build_from(config, Some(&self.snapshot.load())).map_err(|e| e.to_string())?;
         runtime.apply(&snapshot);
+        snapshot.access_log = self.access_logger(&config.access_log)?;
         let mut listeners = self.lock_listeners();
         // Bind every new socket before changing anything, so a failure leaves all as it was.
         let mut fresh = Vec::new();
@@ -253,6 +275,7 @@ impl Service for Proxyd {
             let collector = crate::server_metrics::ServerCollector::new(Arc::clone(&snapshot))?;
             ctx.metrics.registry().register(Box::new(collector))?;
             let proxyd = Arc::new(Proxyd {
+                access_log: Mutex::new(None),
                 state: Mutex::new(State {
                     file: config.clone(),
                     runtime: RuntimeChanges::default(),

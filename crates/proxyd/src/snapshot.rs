@@ -59,6 +59,8 @@ pub struct ListenerRuntime {
 pub struct Snapshot {
     pub pools: BTreeMap<String, Arc<Pool>>,
     pub listeners: BTreeMap<String, Arc<ListenerRuntime>>,
+    /// Set by the service when `access_log` is on.
+    pub access_log: Option<crate::access_log::AccessLogger>,
 }
 
 impl Snapshot {
@@ -79,7 +81,11 @@ impl Snapshot {
             let runtime = build_listener(l, &pools)?;
             listeners.insert(l.name.clone(), Arc::new(runtime));
         }
-        Ok(Self { pools, listeners })
+        Ok(Self {
+            pools,
+            listeners,
+            access_log: None,
+        })
     }
 }
 

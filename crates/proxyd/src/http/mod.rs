@@ -7,8 +7,11 @@
 //! a cap on the header section (431 beyond it), and hyper's own 400 for malformed requests;
 //! each such case is logged and counted. Requests go to [`proxy::handle`]. The pieces: [`route`] (Host and path to a pool), [`headers`]
 //! (hop-by-hop, forwarded), [`body`] (streaming, replayable request bodies), [`upgrade`]
-//! (WebSocket pass-through), [`errors`] (proxyd's own answers).
+//! (WebSocket pass-through), [`errors`] (proxyd's own answers), [`affinity`] (hash keys and
+//! sticky cookies of a request), [`access`] (what the access log records of a request).
 
+pub mod access;
+pub mod affinity;
 pub mod body;
 pub mod errors;
 pub mod h1;

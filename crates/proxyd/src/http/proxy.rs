@@ -11,13 +11,17 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use hyper::header::{HeaderValue, COOKIE, HOST, SET_COOKIE};
+use hyper::header::{HeaderValue, HOST, SET_COOKIE};
 use hyper::http::request::Parts;
 use hyper::{Method, Request, Response, StatusCode, Uri, Version};
 use prometheus::IntCounter;
 use tokio_util::sync::CancellationToken;
+
+use super::access::Trace;
+use crate::access_log::AccessLogger;
 use tracing::{debug, warn};
 
+use super::affinity::affinity;
 use super::body::{ClientBody, ReplayableBody, ResponseBody, UpstreamBody};
 use super::errors::ProxyError;
 use super::headers::{self, ClientInfo};
@@ -25,7 +29,6 @@ use super::route::Routes;
 use super::upgrade::{self, ClientUpgrade};
 use crate::config::FailureKind;
 use crate::metrics::ProxyMetrics;
-use crate::pool::hash_key::KeySource;
 use crate::pool::queue::Unavailable;
 use crate::pool::upstream::UpstreamError;
 use crate::pool::{Affinity, Pool, Server};
@@ -43,6 +46,8 @@ pub struct Connection {
     /// Cancelled when the daemon stops (or hands over to a new process): idle keep-alive
     /// connections close, answers in progress carry `Connection: close`.
     pub drain: CancellationToken,
+    /// Where a line per request goes, when the access log is on.
+    pub access_log: Option<AccessLogger>,
     /// The client's forwarded-header values, formatted once.
     identity: ClientInfo,
     /// `proxyd_requests_total` of this listener by status class (1xx to 5xx), looked up once.
@@ -57,6 +62,7 @@ impl Connection {
         routes: Arc<Routes>,
         metrics: ProxyMetrics,
         drain: CancellationToken,
+        access_log: Option<AccessLogger>,
     ) -> Self {
         let requests_by_class = ["1xx", "2xx", "3xx", "4xx", "5xx"]
             .map(|class| metrics.requests.with_label_values(&[listener, class]));
@@ -67,6 +73,7 @@ impl Connection {
             routes,
             metrics,
             drain,
+            access_log,
             identity: ClientInfo::new(client.ip(), proto),
             requests_by_class,
         }
@@ -75,13 +82,17 @@ impl Connection {
 
 /// Answers one request; never fails (errors become responses).
 pub async fn handle(mut req: Request<ClientBody>, conn: &Connection) -> Response<ResponseBody> {
+    let mut trace = conn.access_log.as_ref().map(|_| Trace::of(&req));
     let response = match route(&req, conn) {
         Ok(pool) => {
             let pool = Arc::clone(pool);
+            if let Some(trace) = &mut trace {
+                trace.pool = Some(pool.name.clone());
+            }
             let wants_upgrade =
                 req.version() == Version::HTTP_11 && headers::is_upgrade(req.headers());
             let client_upgrade = wants_upgrade.then(|| ClientUpgrade::of(&mut req));
-            forward(req, client_upgrade, &pool, conn).await
+            forward(req, client_upgrade, &pool, conn, trace.as_mut()).await
         }
         Err(e) => Err((e, String::new())),
     };
@@ -94,6 +105,9 @@ pub async fn handle(mut req: Request<ClientBody>, conn: &Connection) -> Response
     });
     let class = usize::from((response.status().as_u16() / 100).clamp(1, 5)) - 1;
     conn.requests_by_class[class].inc();
+    if let (Some(log), Some(trace)) = (&conn.access_log, trace) {
+        log.log(trace.finish(conn, &response));
+    }
     response
 }
 
@@ -117,6 +131,7 @@ async fn forward(
     client_upgrade: Option<ClientUpgrade>,
     pool: &Arc<Pool>,
     conn: &Connection,
+    mut trace: Option<&mut Trace>,
 ) -> Result<Response<ResponseBody>, Failure> {
     let (mut parts, body) = req.into_parts();
     let host = request_host_of(&parts);
@@ -158,6 +173,9 @@ async fn forward(
             Err(why) => return Err(queue_failure(why, pool)),
         };
         let in_flight = server.begin();
+        if let Some(trace) = trace.as_deref_mut() {
+            trace.attempt(&server, attempt);
+        }
         let mut upstream = Request::new(body.attempt());
         *upstream.method_mut() = parts.method.clone();
         *upstream.uri_mut() = uri.clone();
@@ -179,7 +197,11 @@ async fn forward(
         let (kind, nothing_sent, detail) = match outcome {
             Ok(Ok((mut response, connection))) => {
                 let status = response.status();
-                server.stats().record(status.as_u16(), sent_at.elapsed());
+                let upstream_time = sent_at.elapsed();
+                server.stats().record(status.as_u16(), upstream_time);
+                if let Some(trace) = trace.as_deref_mut() {
+                    trace.upstream = Some(upstream_time);
+                }
                 let kind = FailureKind::Http(status.as_u16());
                 let failed = status.is_server_error() || status.is_client_error();
                 let resendable = idempotent || pool.retry.non_idempotent;
@@ -342,70 +364,6 @@ fn origin_form(target: &Uri) -> Option<Uri> {
             .unwrap_or_else(|| hyper::http::uri::PathAndQuery::from_static("/")),
     );
     Uri::from_parts(parts).ok()
-}
-
-/// The affinity hash and the sticky cookie's server, as the pool's balance asks.
-fn affinity(
-    pool: &Pool,
-    parts: &Parts,
-    conn: &Connection,
-    host: Option<&str>,
-) -> (Option<u64>, Option<String>) {
-    match &pool.affinity {
-        Affinity::None => (None, None),
-        Affinity::ClientIp => (Some(Pool::hash_of(&conn.client.ip().to_string())), None),
-        Affinity::Key(template) => {
-            let key = template.evaluate(&RequestKey {
-                parts,
-                client: conn.client,
-                host: host.unwrap_or(""),
-            });
-            (Some(Pool::hash_of(&key)), None)
-        }
-        Affinity::Cookie(signer) => {
-            let cookies = parts
-                .headers
-                .get_all(COOKIE)
-                .iter()
-                .filter_map(|v| v.to_str().ok());
-            (None, signer.server_in(cookies))
-        }
-    }
-}
-
-struct RequestKey<'a> {
-    parts: &'a Parts,
-    client: SocketAddr,
-    host: &'a str,
-}
-
-impl KeySource for RequestKey<'_> {
-    fn remote_addr(&self) -> String {
-        self.client.ip().to_string()
-    }
-    fn request_uri(&self) -> &str {
-        self.parts
-            .uri
-            .path_and_query()
-            .map_or("/", |pq| pq.as_str())
-    }
-    fn header(&self, name: &str) -> Option<&str> {
-        self.parts.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-    fn cookie(&self, name: &str) -> Option<&str> {
-        self.parts
-            .headers
-            .get_all(COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|h| h.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v)
-    }
-    fn host(&self) -> &str {
-        super::route::strip_port(self.host)
-    }
 }
 
 fn relay_response(

@@ -14,6 +14,7 @@ use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, Instrument};
 
+use crate::access_log::AccessLogger;
 use crate::metrics::ProxyMetrics;
 use crate::proxy_protocol::{decode, Decoded};
 use crate::snapshot::{ListenerKind, ListenerRuntime};
@@ -26,6 +27,7 @@ pub async fn handle(
     listener: Arc<ListenerRuntime>,
     metrics: ProxyMetrics,
     drain: CancellationToken,
+    access_log: Option<AccessLogger>,
 ) {
     let _ = stream.set_nodelay(true);
     let span = tracing::debug_span!("conn", listener = %listener.name, client = %peer);
@@ -53,10 +55,16 @@ pub async fn handle(
                     Arc::clone(routes),
                     metrics.clone(),
                     drain,
+                    access_log,
                 ));
                 crate::http::h1::serve(stream, conn, h1_timeouts(&listener), server).await;
             }
-            _ => Box::pin(serve_other(stream, peer, local, &listener, &metrics, drain)).await,
+            _ => {
+                Box::pin(serve_other(
+                    stream, peer, local, &listener, &metrics, drain, access_log,
+                ))
+                .await
+            }
         }
         open.dec();
         debug!("connection closed");
@@ -82,6 +90,7 @@ async fn serve_other(
     listener: &Arc<ListenerRuntime>,
     metrics: &ProxyMetrics,
     drain: CancellationToken,
+    access_log: Option<AccessLogger>,
 ) {
     let mut client = peer;
     if super::trusted::is_trusted(&listener.trusted, peer.ip()) {
@@ -107,6 +116,7 @@ async fn serve_other(
                 local,
                 idle_timeout: listener.idle_timeout,
                 metrics: metrics.clone(),
+                access_log,
             };
             crate::tcp::serve(stream, Arc::clone(pool), session).await;
         }
@@ -122,6 +132,7 @@ async fn serve_other(
                 Arc::clone(routes),
                 metrics.clone(),
                 drain,
+                access_log,
             ));
             match tls {
                 Some(acceptor) => {

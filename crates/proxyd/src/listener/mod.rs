@@ -138,9 +138,10 @@ impl AcceptLoop {
             };
             let metrics = self.metrics.clone();
             let drain = self.drain.clone();
+            let access_log = snapshot.access_log.clone();
             let local = stream.local_addr().ok().or(local);
             self.tasks.spawn(async move {
-                connection::handle(stream, peer, local, runtime, metrics, drain).await;
+                connection::handle(stream, peer, local, runtime, metrics, drain, access_log).await;
                 drop(permit);
             });
         }

@@ -14,6 +14,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tracing::{debug, info, warn};
 
+use crate::access_log::{AccessLogger, Entry};
 use crate::config::{FailureKind, ProxyProtocol};
 use crate::metrics::ProxyMetrics;
 use crate::pool::{Pool, Server};
@@ -27,10 +28,12 @@ pub struct Session {
     pub local: SocketAddr,
     pub idle_timeout: Duration,
     pub metrics: ProxyMetrics,
+    pub access_log: Option<AccessLogger>,
 }
 
 /// Relays `stream` to a server of `pool` until either side is done.
 pub async fn serve(mut stream: TcpStream, pool: Arc<Pool>, session: Session) {
+    let started = Instant::now();
     let Some((mut server_stream, server, in_flight)) = connect(&pool, &session).await else {
         session
             .metrics
@@ -52,7 +55,8 @@ pub async fn serve(mut stream: TcpStream, pool: Arc<Pool>, session: Session) {
             return;
         }
     }
-    match copy::relay(&mut stream, &mut server_stream, session.idle_timeout).await {
+    let relayed = copy::relay(&mut stream, &mut server_stream, session.idle_timeout).await;
+    match &relayed {
         Ok(relayed) => debug!(
             client = %session.client, server = server.address(),
             up = relayed.client_to_server, down = relayed.server_to_client,
@@ -63,6 +67,26 @@ pub async fn serve(mut stream: TcpStream, pool: Arc<Pool>, session: Session) {
         }
     }
     drop(in_flight);
+    if let Some(log) = &session.access_log {
+        let (bytes_in, bytes_out) = relayed.as_ref().map_or((None, None), |r| {
+            (Some(r.client_to_server), Some(r.server_to_client))
+        });
+        log.log(Entry {
+            time: std::time::SystemTime::now(),
+            kind: "tcp",
+            client: session.client,
+            listener: session.listener.clone(),
+            route: String::new(),
+            pool: Some(pool.name.clone()),
+            server: Some(server.address().to_owned()),
+            status: 0,
+            bytes_out,
+            bytes_in,
+            duration: started.elapsed(),
+            upstream: None,
+            retries: 0,
+        });
+    }
 }
 
 fn addresses(session: &Session) -> Addresses {
