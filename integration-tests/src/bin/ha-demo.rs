@@ -137,9 +137,14 @@ fn demo(dir: &std::path::Path, faults: &[Fault]) -> anyhow::Result<bool> {
     let ok = reports.iter().all(|r| r.violations().is_empty());
     println!(
         "\nrules (asserted by integration-tests/tests/chaos_*.rs): no GET fails except inside the VIP \
-         move window (until the VIP is on the other LB + {}ms);\nno acknowledged write is lost. POSTs are \
-         never retried by proxyd, so one in flight at a fault may fail: counted, not a violation.",
-        fault::ARP_GRACE.as_millis()
+         move window (until the VIP is on the other LB + {}ms);\nno acknowledged write is lost; a write \
+         started after the repair is acknowledged. POSTs are never retried by proxyd, so one in flight \
+         at a fault may fail: counted, not a violation.\nOutage: from the first failed request to the \
+         next one that succeeded. A request sent over the cut link waits for the client's own timeout \
+         (connect {}s, answer {}s), which is what the link-cut row's POST outage shows.",
+        fault::ARP_GRACE.as_millis(),
+        integration_tests::stack::traffic::CONNECT_TIMEOUT.as_secs(),
+        integration_tests::stack::traffic::ANSWER_TIMEOUT.as_secs()
     );
     println!(
         "{}",
