@@ -4,7 +4,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use integration_tests::backend::{Backend, Load, Proxyd};
+use integration_tests::backend::{get, Backend, Load, Proxyd};
 use integration_tests::{bin, shared_tempdir, wait_until};
 
 /// A process started by the test, killed when the test ends.
@@ -33,6 +33,17 @@ fn config(a: &Backend, b: &Backend) -> String {
         "listeners:\n  - {{ name: web, protocol: http, listen: 127.0.0.1:0, pool: app }}\n\
          pools:\n  app:\n    servers: [{{ address: {} }}, {{ address: {} }}]\n",
         a.addr, b.addr
+    )
+}
+
+/// `config` plus a listener `slow` to a pool of its own on `slow`.
+fn config_with_slow(a: &Backend, b: &Backend, slow: &Backend) -> String {
+    format!(
+        "listeners:\n  - {{ name: web, protocol: http, listen: 127.0.0.1:0, pool: app }}\n\
+         \x20 - {{ name: slow, protocol: http, listen: 127.0.0.1:0, pool: slow }}\n\
+         pools:\n  app:\n    servers: [{{ address: {} }}, {{ address: {} }}]\n\
+         \x20 slow:\n    servers: [{{ address: {} }}]\n",
+        a.addr, b.addr, slow.addr
     )
 }
 
@@ -65,10 +76,20 @@ fn binary_upgrade_during_load_fails_no_request_and_the_old_process_exits() {
     let dir = shared_tempdir();
     let a = Backend::http("a");
     let b = Backend::http("b");
-    let proxyd = Proxyd::start(dir.path(), &config(&a, &b));
+    let slow = Backend::http("slow");
+    let proxyd = Proxyd::start(dir.path(), &config_with_slow(&a, &b, &slow));
     let addr = proxyd.addr("web");
+    let slow_addr = proxyd.addr("slow");
     let old_pid = proxyd.daemon.pid();
 
+    // A request in flight on the old process through the upgrade.
+    slow.set_hold(true);
+    let in_flight = std::thread::spawn(move || get(slow_addr, "/", &[]));
+    wait_until(
+        "the slow request in flight",
+        Duration::from_secs(10),
+        || (slow.requests() == 1).then_some(()),
+    );
     let load = Load::start(addr, 4);
     load.wait_for_more(200);
     let mut new = upgrade(&proxyd, dir.path());
@@ -86,6 +107,15 @@ fn binary_upgrade_during_load_fails_no_request_and_the_old_process_exits() {
             (status_pid(&proxyd) == Some(u64::from(new_pid))).then_some(())
         },
     );
+    load.wait_for_more(200);
+    // The old process drains: it stays for the request it still serves, then goes.
+    assert!(
+        !exited(old_pid),
+        "the old process left with a request in flight"
+    );
+    slow.set_hold(false);
+    let reply = in_flight.join().expect("client").expect("reply");
+    assert_eq!(reply.status, 200, "{reply:?}");
     wait_until("the old process to exit", Duration::from_secs(20), || {
         exited(old_pid).then_some(())
     });
@@ -98,19 +128,65 @@ fn binary_upgrade_during_load_fails_no_request_and_the_old_process_exits() {
         report.ok + report.failures.len() as u64,
         &report.failures[..report.failures.len().min(10)]
     );
-    // The same address, served by the new process alone.
+    // The same addresses, served by the new process alone.
     let status = proxyd.status();
-    assert_eq!(
-        status["listeners"][0]["listen"],
-        addr.to_string(),
+    let listening: Vec<&str> = status["listeners"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|l| l["listen"].as_str())
+        .collect();
+    assert!(listening.contains(&addr.to_string().as_str()), "{status}");
+    assert!(
+        listening.contains(&slow_addr.to_string().as_str()),
         "{status}"
     );
+    assert_eq!(get(slow_addr, "/", &[]).expect("get").status, 200);
     let old_log = proxyd.daemon.log_text();
     assert!(
         old_log.contains("listening sockets handed over"),
         "{old_log}"
     );
     let _ = new.0.kill();
+}
+
+/// Kills a process the test caused to start (by pid) when the test ends.
+struct PidGuard(u32);
+
+impl Drop for PidGuard {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.0 as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+}
+
+#[test]
+fn sigusr2_makes_the_running_proxyd_start_its_successor() {
+    let dir = shared_tempdir();
+    let a = Backend::http("a");
+    let b = Backend::http("b");
+    let proxyd = Proxyd::start(dir.path(), &config(&a, &b));
+    let addr = proxyd.addr("web");
+    let old_pid = proxyd.daemon.pid();
+    let load = Load::start(addr, 2);
+    load.wait_for_more(100);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(old_pid as i32),
+        nix::sys::signal::Signal::SIGUSR2,
+    )
+    .expect("SIGUSR2");
+    let new_pid = wait_until("a new process to serve", Duration::from_secs(20), || {
+        status_pid(&proxyd).filter(|pid| *pid != u64::from(old_pid))
+    });
+    let _guard = PidGuard(new_pid as u32);
+    wait_until("the old process to exit", Duration::from_secs(20), || {
+        exited(old_pid).then_some(())
+    });
+    load.wait_for_more(100);
+    let report = load.stop();
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
 }
 
 #[test]
@@ -140,6 +216,6 @@ fn a_second_upgrade_replaces_the_first_new_process_too() {
     // One generation left, serving.
     assert!(pids[..2].iter().all(|p| exited(*p)));
     assert!(!exited(pids[2]));
-    let reply = integration_tests::backend::get(addr, "/", &[]).expect("get");
+    let reply = get(addr, "/", &[]).expect("get");
     assert_eq!(reply.status, 200);
 }
