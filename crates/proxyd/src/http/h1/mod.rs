@@ -68,9 +68,13 @@ pub async fn serve(
     let mut first = true;
     loop {
         if buf.is_empty() {
+            // Stopping closes a connection between requests, never before its first: a
+            // client that just connected has a request on its way (during an upgrade the
+            // old process may accept a connection just before it stops).
             let idle = tokio::select! {
+                biased;
                 idle = tokio::time::timeout(timeouts.idle, reader.readable()) => idle,
-                () = conn.drain.cancelled() => {
+                () = conn.drain.cancelled(), if !first => {
                     debug!(client = %conn.client, "stopping: idle keep-alive connection closed");
                     let _ = writer.shutdown().await;
                     return;
