@@ -111,3 +111,29 @@ fn a_request_that_waits_past_the_queue_timeout_gets_503() {
         1
     );
 }
+
+#[test]
+fn a_client_over_the_listener_rate_limit_gets_429_and_others_do_not() {
+    let dir = shared_tempdir();
+    let a = Backend::http("a");
+    let proxyd = Proxyd::start(
+        dir.path(),
+        &format!(
+            "listeners:\n  - {{ name: web, protocol: http, listen: 127.0.0.1:0, pool: app, rate_limit: {{ rate: 0.001, burst: 3 }} }}\n\
+             \x20 - {{ name: open, protocol: http, listen: 127.0.0.1:0, pool: app }}\n\
+             pools:\n  app:\n    servers: [{{ address: {} }}]\n",
+            a.addr
+        ),
+    );
+    let statuses: Vec<u16> = (0..5)
+        .map(|_| get(proxyd.addr("web"), "/", &[]).expect("get").status)
+        .collect();
+    assert_eq!(statuses, [200, 200, 200, 429, 429]);
+    // Another listener has no limit.
+    assert_eq!(get(proxyd.addr("open"), "/", &[]).expect("get").status, 200);
+    assert_eq!(a.requests(), 4);
+    assert_eq!(
+        proxyd.metric("proxyd_proxy_errors_total{kind=\"rate_limited\",listener=\"web\"}"),
+        2
+    );
+}

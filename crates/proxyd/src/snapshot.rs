@@ -14,6 +14,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::config::{Config, Listener, Protocol};
 use crate::http::route::Routes;
+use crate::listener::rate_limit::RateLimiter;
 use crate::listener::trusted::Cidr;
 use crate::pool::{Pool, PoolError};
 use crate::tls::{self, TlsError};
@@ -54,6 +55,7 @@ pub struct ListenerRuntime {
     pub trusted: Vec<Cidr>,
     pub header_timeout: Duration,
     pub idle_timeout: Duration,
+    pub rate_limit: Option<Arc<RateLimiter>>,
 }
 
 pub struct Snapshot {
@@ -135,5 +137,11 @@ fn build_listener(
         trusted,
         header_timeout,
         idle_timeout,
+        rate_limit: l.rate_limit.as_ref().map(|r| {
+            let burst = r
+                .burst
+                .unwrap_or(r.rate.ceil().min(f64::from(u32::MAX)) as u32);
+            Arc::new(RateLimiter::new(r.rate, burst))
+        }),
     })
 }

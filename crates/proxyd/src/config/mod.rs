@@ -108,6 +108,20 @@ pub struct Listener {
     /// needs it: a listener whose address did not change keeps its socket.
     #[serde(default)]
     pub reuse_port: bool,
+    /// HTTP: requests per client address (token bucket); over it the answer is 429.
+    #[serde(default)]
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// `listeners[].rate_limit`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    /// Requests per second per client address, on average.
+    pub rate: f64,
+    /// Requests a client may send at once (default: `rate`, at least 1).
+    #[serde(default)]
+    pub burst: Option<u32>,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]

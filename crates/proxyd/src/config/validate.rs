@@ -35,6 +35,20 @@ impl Validate for Config {
                     ),
                 ),
             }
+            if let Some(limit) = &l.rate_limit {
+                if !(limit.rate > 0.0 && limit.rate.is_finite()) {
+                    p.at(
+                        format!("{at}.rate_limit.rate"),
+                        "rate must be a number of requests per second above 0",
+                    );
+                }
+                if l.protocol != Protocol::Http {
+                    p.at(
+                        format!("{at}.rate_limit"),
+                        "rate_limit applies to http listeners",
+                    );
+                }
+            }
             let pool_refs = l.pool.iter().map(|pool| (format!("{at}.pool"), pool));
             let route_refs = l
                 .routes

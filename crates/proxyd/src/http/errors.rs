@@ -23,6 +23,8 @@ pub enum ProxyError {
     QueueFull,
     /// The request waited in the pool's queue for `queue.timeout`.
     QueueTimeout,
+    /// The client is over the listener's `rate_limit`.
+    RateLimited,
 }
 
 impl ProxyError {
@@ -35,6 +37,7 @@ impl ProxyError {
             ProxyError::UpstreamFailed => StatusCode::BAD_GATEWAY,
             ProxyError::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::BadRequest => StatusCode::BAD_REQUEST,
+            ProxyError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -48,6 +51,7 @@ impl ProxyError {
             ProxyError::BadRequest => "bad_request",
             ProxyError::QueueFull => "queue_full",
             ProxyError::QueueTimeout => "queue_timeout",
+            ProxyError::RateLimited => "rate_limited",
         }
     }
 
@@ -60,6 +64,7 @@ impl ProxyError {
             ProxyError::BadRequest => "bad request",
             ProxyError::QueueFull => "queue full",
             ProxyError::QueueTimeout => "queue timeout",
+            ProxyError::RateLimited => "too many requests from this address",
         };
         let body = if detail.is_empty() {
             format!("{headline}\n")

@@ -19,6 +19,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::access::Trace;
 use crate::access_log::AccessLogger;
+use crate::listener::rate_limit::RateLimiter;
+use crate::snapshot::ListenerRuntime;
 use tracing::{debug, warn};
 
 use super::affinity::affinity;
@@ -48,6 +50,8 @@ pub struct Connection {
     pub drain: CancellationToken,
     /// Where a line per request goes, when the access log is on.
     pub access_log: Option<AccessLogger>,
+    /// The listener's per-client request rate limit, if it has one.
+    pub rate_limit: Option<Arc<RateLimiter>>,
     /// The client's forwarded-header values, formatted once.
     identity: ClientInfo,
     /// `proxyd_requests_total` of this listener by status class (1xx to 5xx), looked up once.
@@ -56,7 +60,7 @@ pub struct Connection {
 
 impl Connection {
     pub fn new(
-        listener: &str,
+        listener: &ListenerRuntime,
         client: SocketAddr,
         proto: &'static str,
         routes: Arc<Routes>,
@@ -65,9 +69,10 @@ impl Connection {
         access_log: Option<AccessLogger>,
     ) -> Self {
         let requests_by_class = ["1xx", "2xx", "3xx", "4xx", "5xx"]
-            .map(|class| metrics.requests.with_label_values(&[listener, class]));
+            .map(|class| metrics.requests.with_label_values(&[&listener.name, class]));
         Self {
-            listener: listener.to_owned(),
+            listener: listener.name.clone(),
+            rate_limit: listener.rate_limit.clone(),
             client,
             proto,
             routes,
@@ -83,7 +88,16 @@ impl Connection {
 /// Answers one request; never fails (errors become responses).
 pub async fn handle(mut req: Request<ClientBody>, conn: &Connection) -> Response<ResponseBody> {
     let mut trace = conn.access_log.as_ref().map(|_| Trace::of(&req));
-    let response = match route(&req, conn) {
+    let over_limit = conn
+        .rate_limit
+        .as_ref()
+        .is_some_and(|limit| !limit.allow(conn.client.ip(), Instant::now()));
+    let routed = if over_limit {
+        Err(ProxyError::RateLimited)
+    } else {
+        route(&req, conn)
+    };
+    let response = match routed {
         Ok(pool) => {
             let pool = Arc::clone(pool);
             if let Some(trace) = &mut trace {

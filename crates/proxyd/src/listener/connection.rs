@@ -49,7 +49,7 @@ pub async fn handle(
                 tls: None,
             } if !trusted => {
                 let conn = Arc::new(crate::http::Connection::new(
-                    &listener.name,
+                    &listener,
                     peer,
                     "http",
                     Arc::clone(routes),
@@ -126,7 +126,7 @@ async fn serve_other(
             tls,
         } => {
             let conn = Arc::new(crate::http::Connection::new(
-                &listener.name,
+                listener,
                 client,
                 if tls.is_some() { "https" } else { "http" },
                 Arc::clone(routes),

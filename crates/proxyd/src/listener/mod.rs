@@ -6,9 +6,10 @@
 //! fetches the running configuration for every new connection (so after a reload new
 //! connections use the new one while open ones keep theirs), and hands the connection to
 //! [`connection::handle`]. The pieces: [`connection`] (PROXY header, TLS, HTTP or TCP) and
-//! [`trusted`] (who may send a PROXY header).
+//! [`trusted`] (who may send a PROXY header) and [`rate_limit`] (requests per client address).
 
 pub mod connection;
+pub mod rate_limit;
 pub mod trusted;
 
 use std::net::SocketAddr;
