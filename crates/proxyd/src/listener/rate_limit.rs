@@ -7,7 +7,7 @@
 //! listeners with `rate_limit` have a limiter; the others pay nothing.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::net::IpAddr;
 use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
@@ -43,9 +43,7 @@ impl RateLimiter {
 
     /// Whether a request from `client` at `now` is within the limit (and counts it).
     pub fn allow(&self, client: IpAddr, now: Instant) -> bool {
-        let mut h = self.hasher.build_hasher();
-        client.hash(&mut h);
-        let shard = &self.shards[(h.finish() as usize) % SHARDS];
+        let shard = &self.shards[(self.hasher.hash_one(client) as usize) % SHARDS];
         let mut buckets = shard.lock().unwrap_or_else(PoisonError::into_inner);
         if buckets.len() >= MAX_PER_SHARD && !buckets.contains_key(&client) {
             let (rate, burst) = (self.rate, self.burst);
