@@ -133,3 +133,37 @@ fn an_invalid_file_on_reload_is_refused_the_old_one_serves_and_hactl_says_why() 
         || get(addr, "/", &[]).ok().filter(|r| r.status == 200),
     );
 }
+
+#[test]
+fn a_server_that_is_down_stays_down_across_a_reload_that_does_not_change_it() {
+    let dir = shared_tempdir();
+    let a = Backend::http("a");
+    let b = Backend::http("b");
+    let other = Backend::http("other");
+    let pools = |other_weight: u32| {
+        format!(
+            "listeners:\n  - {{ name: web, protocol: http, listen: 127.0.0.1:0, pool: app }}\n\
+             pools:\n  app:\n    servers: [{{ address: {} }}, {{ address: {} }}]\n\
+             \x20   active_health: {{ kind: http, path: /healthz, interval: 100ms, timeout: 100ms, rise: 2, fall: 1 }}\n\
+             \x20 other:\n    servers: [{{ address: {}, weight: {other_weight} }}]\n",
+            a.addr, b.addr, other.addr
+        )
+    };
+    let proxyd = Proxyd::start(dir.path(), &pools(1));
+    b.set_healthy(false);
+    wait_until("b down", Duration::from_secs(10), || {
+        (proxyd.server_state("app", b.addr) == "down").then_some(())
+    });
+    // A reload that changes another pool only: b keeps its health state (no window in which
+    // a fresh "up" sends it requests).
+    write_config(&proxyd, &pools(2));
+    let answer = proxyd.daemon.request(r#"{"cmd":"reload"}"#);
+    assert!(answer.contains("\"ok\":true"), "{answer}");
+    assert_eq!(proxyd.server_state("app", b.addr), "down");
+    let before = b.requests();
+    for _ in 0..10 {
+        let reply = get(proxyd.addr("web"), "/", &[]).expect("get");
+        assert_eq!(reply.header("x-server"), Some("a"));
+    }
+    assert_eq!(b.requests(), before);
+}
