@@ -35,6 +35,10 @@ pub use proxy::Connection;
 /// Largest header section accepted from a client; beyond it the answer is 431.
 pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 
+/// How long a stopping proxyd lets a hyper connection (TLS, HTTP/2) carry on before asking
+/// it to finish; see [`serve`].
+const DRAIN_GRACE: Duration = Duration::from_millis(500);
+
 /// hyper's server configured for one listener.
 pub fn server_builder(header_timeout: Duration) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -69,9 +73,17 @@ where
     let result = tokio::select! {
         result = connection.as_mut() => result,
         () = conn.drain.cancelled() => {
-            // Finish what is in flight, take no new request (HTTP/2: GOAWAY).
-            connection.as_mut().graceful_shutdown();
-            connection.await
+            // hyper closes a connection that has not sent a byte yet at once; give a client
+            // accepted just before the stop (its request on the way) a moment first.
+            let grace = tokio::time::sleep(DRAIN_GRACE);
+            tokio::select! {
+                result = connection.as_mut() => result,
+                () = grace => {
+                    // Finish what is in flight, take no new request (HTTP/2: GOAWAY).
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            }
         }
     };
     if let Err(e) = result {
