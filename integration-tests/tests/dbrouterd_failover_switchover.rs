@@ -139,6 +139,7 @@ async fn switchover_there_and_back_under_load_fails_no_transaction() {
         .expect("task");
     assert_eq!(answer["ok"], true, "{answer}");
     assert_eq!(answer["data"]["writer"], "db2", "{answer}");
+    eprintln!("switchover: {answer}");
     assert_eq!(router.writer().as_deref(), Some("db2"));
     more_commits(&ledger, 100, "transactions on db2").await;
 

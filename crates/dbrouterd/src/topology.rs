@@ -60,6 +60,9 @@ pub struct BackendNode {
     pub in_use: AtomicU64,
     /// Sessions with a transaction open on this backend (switchover waits for them).
     pub open_transactions: AtomicI64,
+    /// Sessions running a statement they routed here as to the writer (switchover waits for
+    /// them too; see [`Topology::busy`]).
+    pub writes_in_flight: AtomicI64,
     /// The monitor's last observation.
     pub observed: Mutex<Observed>,
 }
@@ -79,6 +82,7 @@ impl BackendNode {
             open_connections: AtomicI64::new(0),
             in_use: AtomicU64::new(0),
             open_transactions: AtomicI64::new(0),
+            writes_in_flight: AtomicI64::new(0),
             observed: Mutex::new(Observed {
                 state: "unknown".into(),
                 ..Default::default()
@@ -206,7 +210,7 @@ impl Topology {
 
     /// The backend that may take writes now, if any.
     pub fn writer(&self) -> Option<&Arc<BackendNode>> {
-        let w = self.nodes.get(self.writer.load(Ordering::Acquire))?;
+        let w = self.nodes.get(self.writer.load(Ordering::SeqCst))?;
         if self.monitored.load(Ordering::Relaxed) {
             Some(w)
         } else {
@@ -226,7 +230,7 @@ impl Topology {
     /// From now on the monitor decides; writes wait until it confirms a writer.
     pub fn start_monitoring(&self) {
         self.monitored.store(true, Ordering::Relaxed);
-        self.writer.store(NO_WRITER, Ordering::Release);
+        self.writer.store(NO_WRITER, Ordering::SeqCst);
     }
 
     pub fn is_monitored(&self) -> bool {
@@ -236,7 +240,7 @@ impl Topology {
     /// Writes go to `index` (confirmed writable), or nowhere (`None`).
     pub fn set_writer(&self, index: Option<usize>) {
         self.writer
-            .store(index.unwrap_or(NO_WRITER), Ordering::Release);
+            .store(index.unwrap_or(NO_WRITER), Ordering::SeqCst);
     }
 
     /// The topology names `index` the writer, at `epoch`.
@@ -245,11 +249,17 @@ impl Topology {
         self.epoch.store(epoch, Ordering::Release);
     }
 
-    /// Sessions with a transaction open on `index`.
-    pub fn open_transactions(&self, index: usize) -> i64 {
+    /// Sessions with a transaction open on `index` or a write running there. Once writes are
+    /// held ([`Topology::set_writer`] `None`) this only goes down: a session counts its write
+    /// before it checks that the writer is still the writer, and the monitor clears the writer
+    /// before it reads this (both sequentially consistent), so one of them sees the other.
+    pub fn busy(&self, index: usize) -> i64 {
         self.nodes
             .get(index)
-            .map(|n| n.open_transactions.load(Ordering::Relaxed))
+            .map(|n| {
+                n.open_transactions.load(Ordering::SeqCst)
+                    + n.writes_in_flight.load(Ordering::SeqCst)
+            })
             .unwrap_or(0)
     }
 

@@ -269,13 +269,17 @@ impl Monitor {
         }
         for &i in &d.fence {
             let node = self.topology.nodes[i].clone();
-            let fenced = async {
+            let fence = async {
                 let mut conn = BackendConn::connect(node.clone(), &self.login, self.limits.timeout)
                     .await
-                    .map_err(sql::SqlError::from)?;
-                sql::execute(&mut conn, "SET GLOBAL read_only = 1").await
-            }
-            .await;
+                    .map_err(|e| e.to_string())?;
+                sql::execute(&mut conn, "SET GLOBAL read_only = 1")
+                    .await
+                    .map_err(|e| e.to_string())
+            };
+            let fenced = tokio::time::timeout(self.limits.switchover_timeout, fence)
+                .await
+                .unwrap_or_else(|_| Err("timed out".to_string()));
             match fenced {
                 Ok(()) => info!(backend = %node.name, "second writer fenced (read_only=1)"),
                 Err(e) => warn!(backend = %node.name, error = %e, "cannot fence a second writer"),

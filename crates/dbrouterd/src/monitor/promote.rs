@@ -95,11 +95,18 @@ impl Change<'_> {
         &self,
         node: &Arc<BackendNode>,
     ) -> Result<BackendConn, ChangeError> {
-        Ok(
-            BackendConn::connect(node.clone(), self.login, self.limits.timeout)
-                .await
-                .map_err(SqlError::from)?,
+        let mut conn = BackendConn::connect(node.clone(), self.login, self.limits.timeout)
+            .await
+            .map_err(SqlError::from)?;
+        // SET GLOBAL read_only waits for a global lock: never for the server's default of a
+        // day, whatever holds it.
+        let wait = self.limits.switchover_timeout.as_secs().max(1);
+        sql::execute(
+            &mut conn,
+            &format!("SET SESSION lock_wait_timeout = {wait}"),
         )
+        .await?;
+        Ok(conn)
     }
 
     /// Carries out `plan`; on success the new writer takes writes.
@@ -142,11 +149,12 @@ impl Change<'_> {
         let from = from.ok_or_else(|| ChangeError::Refused("no current writer".into()))?;
         let deadline = Instant::now() + self.limits.switchover_timeout;
         let fenced = async {
-            // Transactions already open on the old writer finish there.
-            while self.topology.open_transactions(from.index) > 0 {
+            // Transactions already open on the old writer, and writes already sent there,
+            // finish there.
+            while self.topology.busy(from.index) > 0 {
                 if Instant::now() >= deadline {
                     return Err(ChangeError::Refused(format!(
-                        "transactions still open on {} after {:?}",
+                        "transactions or writes still running on {} after {:?}",
                         from.name, self.limits.switchover_timeout
                     )));
                 }

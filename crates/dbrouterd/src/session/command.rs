@@ -49,6 +49,7 @@ impl Session {
             };
             let outcome = self.dispatch(packet.payload).await;
             self.count_transaction();
+            self.end_write();
             match outcome {
                 Ok(true) => {}
                 Ok(false) | Err(Disconnect) => return,

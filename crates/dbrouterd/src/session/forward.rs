@@ -1,8 +1,8 @@
 //! Forwarding a command to a backend connection and relaying its answer to the client, and
 //! what happens when the connection breaks: before any byte reached the client the caller
 //! decides (a read may run elsewhere, anything else is reported as lost, inside a transaction
-//! as a lost transaction); after, the client connection must close. Also the per-backend count
-//! of open transactions that a switchover waits on.
+//! as a lost transaction); after, the client connection must close. Also the per-backend counts
+//! of open transactions and writes in flight that a switchover waits on.
 
 use std::sync::atomic::Ordering;
 
@@ -110,5 +110,28 @@ impl Session {
             n.open_transactions.fetch_add(1, Ordering::Relaxed);
         }
         self.counted_transaction = now;
+    }
+
+    /// Counts this session's statement as a write in flight on the writer `index`.
+    pub fn begin_write(&mut self, index: usize) {
+        if self.writing == Some(index) {
+            return;
+        }
+        self.end_write();
+        if let Some(n) = self.shared.topology.nodes.get(index) {
+            n.writes_in_flight.fetch_add(1, Ordering::SeqCst);
+            self.writing = Some(index);
+        }
+    }
+
+    /// The statement counted by [`Session::begin_write`] is over.
+    pub fn end_write(&mut self) {
+        if let Some(n) = self
+            .writing
+            .take()
+            .and_then(|i| self.shared.topology.nodes.get(i))
+        {
+            n.writes_in_flight.fetch_sub(1, Ordering::SeqCst);
+        }
     }
 }

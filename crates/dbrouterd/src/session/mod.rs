@@ -78,6 +78,8 @@ pub struct Session {
     pub stmts: Prepared,
     /// The backend whose open-transaction count this session adds to.
     pub counted_transaction: Option<usize>,
+    /// The writer this session's current statement counts as a write in flight on.
+    pub writing: Option<usize>,
 }
 
 /// How forwarding a command to a backend ended.
@@ -112,6 +114,7 @@ pub async fn run(
             session.serve().await;
             session.release_all();
             session.count_transaction();
+            session.end_write();
             debug!("session ended");
         }
         shared.stats.sessions.dec();
@@ -175,6 +178,7 @@ async fn connect(
         backends: (0..shared.topology.nodes.len()).map(|_| None).collect(),
         stmts: Prepared::default(),
         counted_transaction: None,
+        writing: None,
     };
     session.stmts.max_per_connection = shared.max_prepared_per_connection;
     if let Some(db) = response.database {

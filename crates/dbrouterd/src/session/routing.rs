@@ -42,6 +42,13 @@ impl Session {
         let started = Instant::now();
         loop {
             let index = self.router.wait_writer().await?.index;
+            // Counted first, then checked: a switchover that cleared the writer meanwhile
+            // either sees this write and waits for it, or this session sees no writer.
+            self.begin_write(index);
+            if self.router.writer().map(|w| w.index).ok() != Some(index) {
+                self.end_write();
+                continue;
+            }
             let attached = self.attach(index).await.map(|_| ());
             match attached {
                 Ok(_) => return Ok(index),
@@ -49,10 +56,12 @@ impl Session {
                     if self.state.transaction_on.is_some()
                         || started.elapsed() >= self.router.hold_writes() =>
                 {
-                    return Err(err)
+                    self.end_write();
+                    return Err(err);
                 }
                 Err(_) => {
                     // The monitor will take this writer out (or fail over); wait for it.
+                    self.end_write();
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             }
