@@ -1,6 +1,8 @@
 //! proxyd as a daemon: builds the data path from the configuration, binds the listeners,
-//! starts the accept loops and the active health checks, answers `health` and `status`,
-//! rebuilds on reload and stops accepting on stop.
+//! starts the accept loops and the active health checks, answers `health`, `status` and its
+//! own commands ([`crate::control`]), rebuilds on reload, hands its listening sockets to a new
+//! binary ([`crate::upgrade`]), and on stop stops accepting, closes idle connections and
+//! waits for the rest up to the deadline.
 //!
 //! Reload builds a complete new [`Snapshot`] first (a file that cannot be built, e.g. a
 //! missing certificate, is refused whole and the running one stays), binds any new listen
