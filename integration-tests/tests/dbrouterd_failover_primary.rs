@@ -9,6 +9,9 @@
 
 mod dbrouterd_failover_support;
 
+/// The whole scenario, so that a hang fails the test instead of stalling the suite.
+const SCENARIO_LIMIT: std::time::Duration = std::time::Duration::from_secs(150);
+
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -70,6 +73,10 @@ fn acked_count(ledger: &Arc<Mutex<Ledger>>) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn primary_killed_under_writes_loses_no_acknowledged_write() {
+    dbrouterd_failover_support::within(SCENARIO_LIMIT, scenario()).await;
+}
+
+async fn scenario() {
     let db = Arc::new(
         tokio::task::spawn_blocking(|| DbTopology::start("dbr-failover-primary"))
             .await

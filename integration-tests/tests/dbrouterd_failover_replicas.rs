@@ -8,6 +8,9 @@
 
 mod dbrouterd_failover_support;
 
+/// The whole scenario, so that a hang fails the test instead of stalling the suite.
+const SCENARIO_LIMIT: std::time::Duration = std::time::Duration::from_secs(150);
+
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -41,6 +44,10 @@ async fn wait_rotation(router: &Arc<Router>, name: &'static str, wanted: bool, w
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_that_break_lag_or_die_leave_the_rotation_without_client_errors() {
+    dbrouterd_failover_support::within(SCENARIO_LIMIT, scenario()).await;
+}
+
+async fn scenario() {
     let db = Arc::new(
         tokio::task::spawn_blocking(|| DbTopology::start("dbr-failover-replicas"))
             .await

@@ -7,6 +7,9 @@
 
 mod dbrouterd_failover_support;
 
+/// The whole scenario, so that a hang fails the test instead of stalling the suite.
+const SCENARIO_LIMIT: std::time::Duration = std::time::Duration::from_secs(150);
+
 use std::collections::BTreeSet;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -87,6 +90,10 @@ async fn more_commits(ledger: &Arc<Mutex<Ledger>>, n: usize, what: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn switchover_there_and_back_under_load_fails_no_transaction() {
+    dbrouterd_failover_support::within(SCENARIO_LIMIT, scenario()).await;
+}
+
+async fn scenario() {
     let db = Arc::new(
         tokio::task::spawn_blocking(|| DbTopology::start("dbr-failover-switch"))
             .await

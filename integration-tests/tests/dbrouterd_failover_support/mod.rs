@@ -185,3 +185,10 @@ pub async fn readers_seen(opts: &Opts, n: usize) -> Vec<u32> {
     ids.dedup();
     ids
 }
+
+/// Runs a test scenario, failing it (rather than hanging the suite) past `limit`.
+pub async fn within(limit: Duration, scenario: impl Future<Output = ()>) {
+    if tokio::time::timeout(limit, scenario).await.is_err() {
+        panic!("the scenario did not finish within {limit:?}");
+    }
+}
