@@ -55,3 +55,19 @@ async fn a_cookie_names_its_server_and_falls_back_when_it_is_down() {
     let s = p.pick(None, Some("127.0.0.1:2"), &[]).expect("server");
     assert_eq!(s.address(), "127.0.0.1:1");
 }
+
+#[tokio::test]
+async fn a_cookie_naming_a_drained_or_disabled_server_moves_to_another() {
+    use crate::pool::admin::AdminState;
+    let p = pool("servers: [{address: '127.0.0.1:1'}, {address: '127.0.0.1:2'}]");
+    for admin in [AdminState::Drain, AdminState::Disabled] {
+        p.primaries[1].set_admin(admin);
+        for _ in 0..5 {
+            let s = p.pick(None, Some("127.0.0.1:2"), &[]).expect("server");
+            assert_eq!(s.address(), "127.0.0.1:1");
+        }
+    }
+    p.primaries[1].set_admin(AdminState::Ready);
+    let s = p.pick(None, Some("127.0.0.1:2"), &[]).expect("server");
+    assert_eq!(s.address(), "127.0.0.1:2");
+}
