@@ -19,6 +19,7 @@ pub fn proxyd_config(run: &Path, apps: &[Host]) -> String {
 control: {{ socket: {run}/proxyd.sock }}
 metrics: {{ listen: 127.0.0.1:9101 }}
 log: {{ level: info }}
+access_log: {{ enabled: true, format: json, path: {run}/../proxyd-access.log }}
 listeners:
   - {{ name: web, protocol: http, listen: \"0.0.0.0:{HTTP_PORT}\", pool: app }}
 pools:
@@ -26,7 +27,7 @@ pools:
     balance: round_robin
     servers:
 {servers}    passive_health: {{ max_fails: 1, fail_timeout: 2s, on: [error, timeout] }}
-    active_health: {{ kind: http, path: /healthz, expect_status: \"200-299\", interval: 200ms, timeout: 200ms, rise: 2, fall: 2 }}
+    active_health: {{ kind: http, path: /healthz, expect_status: \"200-299\", interval: 500ms, timeout: 500ms, rise: 2, fall: 3 }}
     retry: {{ tries: 3, timeout: 8s, on: [error, timeout, http_502, http_503, http_504], non_idempotent: false }}
     timeouts: {{ connect: 500ms, read: 6s, send: 6s }}
 ",
@@ -34,7 +35,9 @@ pools:
     )
 }
 
-/// vrrpd's configuration on a load balancer: the VIP, tracking the local proxyd natively and
+/// vrrpd's configuration on a load balancer: the VIP, tracking the local proxyd natively (a dead
+/// proxyd fails each check at once, its socket refusing; the 100 ms timeout and three failures
+/// in a row are for a slow one, so a busy machine never moves the VIP by mistake), and
 /// telling it of every transition (`vrrp.transition`, shown in proxyd's status).
 ///
 /// Both load balancers have the same priority, so a master stays master until something fails
@@ -55,7 +58,7 @@ instances:
     preempt: true
     virtual_addresses: [{VIP}/24]
     track:
-      - daemon: {{ name: proxyd, socket: {run}/proxyd.sock, interval: 50ms, timeout: 40ms, fall: 2, rise: 3, weight: -100 }}
+      - daemon: {{ name: proxyd, socket: {run}/proxyd.sock, interval: 100ms, timeout: 100ms, fall: 3, rise: 3, weight: -100 }}
     notify: {{ sockets: [{run}/proxyd.sock] }}
 ",
         run = run.display()
