@@ -190,12 +190,19 @@ fn sigusr2_makes_the_running_proxyd_start_its_successor() {
 }
 
 #[test]
-fn a_second_upgrade_replaces_the_first_new_process_too() {
+fn a_second_upgrade_replaces_the_first_new_process_too_and_runtime_changes_travel() {
     let dir = shared_tempdir();
     let a = Backend::http("a");
     let b = Backend::http("b");
     let proxyd = Proxyd::start(dir.path(), &config(&a, &b));
     let addr = proxyd.addr("web");
+    // A runtime change travels with the sockets.
+    let drain = format!(
+        r#"{{"cmd":"backend.drain","args":{{"pool":"app","server":"{}"}}}}"#,
+        b.addr
+    );
+    let answer = proxyd.daemon.request(&drain);
+    assert!(answer.contains("\"ok\":true"), "{answer}");
     let mut pids = vec![proxyd.daemon.pid()];
     let mut guards = Vec::new();
     for _ in 0..2 {
@@ -216,6 +223,10 @@ fn a_second_upgrade_replaces_the_first_new_process_too() {
     // One generation left, serving.
     assert!(pids[..2].iter().all(|p| exited(*p)));
     assert!(!exited(pids[2]));
-    let reply = get(addr, "/", &[]).expect("get");
-    assert_eq!(reply.status, 200);
+    assert_eq!(proxyd.server_state("app", b.addr), "drained");
+    for _ in 0..5 {
+        let reply = get(addr, "/", &[]).expect("get");
+        assert_eq!(reply.status, 200);
+        assert_eq!(reply.header("x-server"), Some("a"));
+    }
 }

@@ -139,6 +139,74 @@ impl RuntimeChanges {
         self.tidy(pool);
     }
 
+    /// The changes as JSON, for a new binary taking over ([`crate::upgrade`]). A pool's base is
+    /// carried as its debug form, enough to tell whether the new process's file left it alone.
+    pub fn export(&self) -> Value {
+        let pools: Vec<Value> = self
+            .pools
+            .iter()
+            .map(|(name, c)| {
+                json!({
+                    "pool": name,
+                    "base": format!("{:?}", c.base),
+                    "added": c.added.iter().map(|s| json!({
+                        "address": s.address, "weight": s.weight, "max_conns": s.max_conns, "backup": s.backup,
+                    })).collect::<Vec<_>>(),
+                    "removed": c.removed,
+                    "servers": c.servers.iter().map(|(address, change)| json!({
+                        "address": address,
+                        "admin": change.admin.map(AdminState::name),
+                        "weight": change.weight,
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        json!(pools)
+    }
+
+    /// The changes [`export`](Self::export)ed by the old process, for the pools `file` leaves
+    /// as they were there; returns them with the pools whose changes were dropped.
+    pub fn import(exported: &Value, file: &Config) -> (Self, Vec<String>) {
+        let mut changes = Self::default();
+        let mut dropped = Vec::new();
+        for p in exported.as_array().into_iter().flatten() {
+            let Some(name) = p["pool"].as_str() else {
+                continue;
+            };
+            let base = file.pools.get(name).cloned();
+            if p["base"].as_str() != Some(format!("{base:?}").as_str()) {
+                dropped.push(name.to_owned());
+                continue;
+            }
+            let mut pool = PoolChanges {
+                base,
+                ..Default::default()
+            };
+            for s in p["added"].as_array().into_iter().flatten() {
+                if let Ok(server) = serde_json::from_value::<config::Server>(s.clone()) {
+                    pool.added.push(server);
+                }
+            }
+            for r in p["removed"].as_array().into_iter().flatten() {
+                if let Some(address) = r.as_str() {
+                    pool.removed.insert(address.to_owned());
+                }
+            }
+            for s in p["servers"].as_array().into_iter().flatten() {
+                let Some(address) = s["address"].as_str() else {
+                    continue;
+                };
+                let change = ServerChange {
+                    admin: s["admin"].as_str().and_then(AdminState::from_name),
+                    weight: s["weight"].as_u64().and_then(|w| u32::try_from(w).ok()),
+                };
+                pool.servers.insert(address.to_owned(), change);
+            }
+            changes.pools.insert(name.to_owned(), pool);
+        }
+        (changes, dropped)
+    }
+
     /// The change to one server, for status.
     pub fn server(&self, pool: &str, server: &str) -> Option<Value> {
         let change = self.pools.get(pool)?.servers.get(server)?;
@@ -198,6 +266,23 @@ mod tests {
         let changed = file("[{address: '127.0.0.1:1', weight: 3}]");
         assert_eq!(r.rebase(&changed), ["app"]);
         assert!(r.server("app", "127.0.0.1:1").is_none());
+    }
+
+    #[test]
+    fn changes_travel_to_a_new_process_for_the_pools_its_file_leaves_alone() {
+        let f = file("[{address: '127.0.0.1:1'}, {address: '127.0.0.1:2'}]");
+        let mut r = RuntimeChanges::default();
+        r.set_admin(&f, "app", "127.0.0.1:1", AdminState::Drain);
+        r.set_weight(&f, "app", "127.0.0.1:2", 7);
+        r.add(&f, "app", server("127.0.0.1:3"));
+        let exported = r.export();
+        let (back, dropped) = RuntimeChanges::import(&exported, &f);
+        assert!(dropped.is_empty());
+        assert_eq!(back.export(), exported);
+        let changed = file("[{address: '127.0.0.1:1'}]");
+        let (none, dropped) = RuntimeChanges::import(&exported, &changed);
+        assert_eq!(dropped, ["app"]);
+        assert!(none.pool("app").is_none());
     }
 
     #[test]

@@ -181,9 +181,11 @@ impl Proxyd {
 
     /// Starts an upgrade handoff (`upgrade.handoff`); answers the side socket's path.
     pub(crate) fn start_handoff(&self) -> Result<PathBuf, String> {
+        let runtime = self.lock_state().runtime.export();
         crate::upgrade::handoff::start(
             &self.control_socket,
             self.listening_sockets(),
+            runtime,
             Arc::clone(&self.upgrading),
         )
     }
@@ -292,7 +294,19 @@ impl Service for Proxyd {
                 control_socket: config.control.socket_path(Self::NAME),
                 upgrading: Arc::new(AtomicBool::new(false)),
             });
-            proxyd.apply(&config, &RuntimeChanges::default())?;
+            // Upgrading: the old process's runtime changes, for the pools the file left alone.
+            let runtime = match crate::upgrade::takeover::take_runtime() {
+                Some(exported) => {
+                    let (runtime, dropped) = RuntimeChanges::import(&exported, &config);
+                    if !dropped.is_empty() {
+                        warn!(pools = ?dropped, "upgrade: the file changes these pools; the old process's runtime changes to them are dropped");
+                    }
+                    runtime
+                }
+                None => RuntimeChanges::default(),
+            };
+            proxyd.apply(&runtime.overlay(&config), &runtime)?;
+            proxyd.lock_state().runtime = runtime;
             crate::upgrade::respawn::on_sigusr2(proxyd.shutdown.clone());
             // Upgrading: serving now, so the old process may go.
             match tokio::task::spawn_blocking(crate::upgrade::takeover::finish).await {

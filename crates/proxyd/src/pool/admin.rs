@@ -25,6 +25,13 @@ impl AdminState {
         }
     }
 
+    /// The state [`AdminState::name`] names.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [AdminState::Ready, AdminState::Drain, AdminState::Disabled]
+            .into_iter()
+            .find(|s| s.name() == name)
+    }
+
     fn from_u8(v: u8) -> Self {
         match v {
             1 => AdminState::Drain,

@@ -29,6 +29,7 @@ pub fn side_path(control_socket: &Path) -> PathBuf {
 pub fn start(
     control_socket: &Path,
     listeners: Vec<(Handed, Arc<TcpListener>)>,
+    runtime: serde_json::Value,
     busy: Arc<AtomicBool>,
 ) -> Result<PathBuf, String> {
     if busy.swap(true, Ordering::SeqCst) {
@@ -43,7 +44,7 @@ pub fn start(
         })?;
     let for_thread = path.clone();
     std::thread::spawn(move || {
-        match serve(&socket, &for_thread, &listeners) {
+        match serve(&socket, &for_thread, &listeners, runtime) {
             Ok(new_pid) => {
                 info!(
                     new_pid,
@@ -66,6 +67,7 @@ fn serve(
     socket: &std::os::fd::OwnedFd,
     path: &Path,
     listeners: &[(Handed, Arc<TcpListener>)],
+    runtime: serde_json::Value,
 ) -> Result<i32, String> {
     let (conn, uid, pid) =
         side::accept(socket).map_err(|e| format!("no new process connected: {e}"))?;
@@ -79,6 +81,7 @@ fn serve(
     let offer = Offer {
         pid: std::process::id(),
         listeners: listeners.iter().map(|(h, _)| h.clone()).collect(),
+        runtime,
     };
     let payload = serde_json::to_vec(&offer).map_err(|e| e.to_string())?;
     let fds: Vec<_> = listeners.iter().map(|(_, l)| l.as_raw_fd()).collect();

@@ -10,7 +10,9 @@
 //! 3. The new process removes the control socket file, so ha-core binds a fresh one at the
 //!    same path (the old process keeps answering on the unlinked one until it exits), starts
 //!    serving on the inherited sockets (a listener whose name and address match; others are
-//!    bound afresh, unused ones closed), and says `ready` ([`takeover`]).
+//!    bound afresh, unused ones closed) with the old process's runtime changes (drains,
+//!    weights, servers added or removed) for the pools its file leaves as they were, and says
+//!    `ready` ([`takeover`]).
 //! 4. The old process tells systemd the new main PID, answers `bye`, and stops as on
 //!    SIGTERM: it stops accepting, lets in-flight requests finish up to `--stop-timeout`,
 //!    closes idle keep-alive connections and exits. Old generations never pile up.
@@ -38,6 +40,9 @@ pub struct Handed {
 pub struct Offer {
     pub pid: u32,
     pub listeners: Vec<Handed>,
+    /// The old process's runtime changes ([`crate::runtime::RuntimeChanges::export`]).
+    #[serde(default)]
+    pub runtime: serde_json::Value,
 }
 
 /// The new process's answer once it serves.

@@ -14,6 +14,7 @@ use crate::config::Config;
 
 struct Inherited {
     listeners: Vec<(super::Handed, OwnedFd)>,
+    runtime: Option<Value>,
     side: OwnedFd,
 }
 
@@ -67,6 +68,7 @@ pub fn take_over(config_path: &Path) -> Result<(), String> {
     let _ = std::fs::remove_file(&control);
     *INHERITED.lock().unwrap_or_else(PoisonError::into_inner) = Some(Inherited {
         listeners: offer.listeners.into_iter().zip(fds).collect(),
+        runtime: Some(offer.runtime),
         side,
     });
     Ok(())
@@ -81,6 +83,16 @@ fn control_call(socket: &Path, line: &str) -> std::io::Result<String> {
     let mut answer = String::new();
     BufReader::new(stream).read_line(&mut answer)?;
     Ok(answer)
+}
+
+/// The old process's runtime changes, once (`None` when not upgrading).
+pub fn take_runtime() -> Option<Value> {
+    INHERITED
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .as_mut()?
+        .runtime
+        .take()
 }
 
 /// The inherited socket of listener `name` if it listened on `listen` (as configured).
