@@ -158,3 +158,48 @@ fn every_request_and_tcp_session_leaves_one_access_log_line() {
     assert_eq!(tcp["bytes_out"], 9); // "echo\n" and "ping"
     assert_eq!(proxyd.metric("proxyd_access_log_dropped_total"), 0);
 }
+
+#[test]
+fn sigterm_lets_an_open_tcp_session_carry_on_until_it_ends() {
+    let dir = shared_tempdir();
+    let echo = Backend::tcp_echo("echo");
+    let proxyd = Proxyd::start(
+        dir.path(),
+        &format!(
+            "listeners:\n  - {{ name: raw, protocol: tcp, listen: 127.0.0.1:0, pool: tcp }}\n\
+             pools:\n  tcp:\n    servers: [{{ address: {} }}]\n",
+            echo.addr
+        ),
+    );
+    let mut session = TcpStream::connect(proxyd.addr("raw")).expect("tcp");
+    session
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut greeting = [0u8; 5];
+    session.read_exact(&mut greeting).expect("greeting");
+    let pid = proxyd.daemon.pid();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .expect("SIGTERM");
+    // Stopping, and the session still relays both ways.
+    wait_until("proxyd to stop accepting", Duration::from_secs(10), || {
+        proxyd
+            .daemon
+            .log_text()
+            .contains("stopped accepting")
+            .then_some(())
+    });
+    for word in [&b"one"[..], b"two"] {
+        session.write_all(word).expect("write");
+        let mut back = vec![0u8; word.len()];
+        session.read_exact(&mut back).expect("echo");
+        assert_eq!(back, word);
+    }
+    assert!(!exited(pid));
+    drop(session);
+    wait_until("proxyd to exit", Duration::from_secs(20), || {
+        exited(pid).then_some(())
+    });
+}
