@@ -25,7 +25,7 @@ const SESSIONS: usize = 4;
 struct Log {
     /// When each successful statement was sent, and when its answer came.
     ok: Vec<(Instant, Instant)>,
-    errors: Vec<Instant>,
+    errors: Vec<(Instant, String)>,
 }
 
 /// Runs `sql` in a loop on one session until `stop`, reconnecting after an error.
@@ -36,8 +36,11 @@ async fn load(opts: Opts, sql: String, log: Arc<Mutex<Log>>, stop: Arc<AtomicBoo
             Some(c) => c,
             None => match Conn::new(opts.clone()).await {
                 Ok(c) => conn.insert(c),
-                Err(_) => {
-                    log.lock().expect("log").errors.push(Instant::now());
+                Err(e) => {
+                    log.lock()
+                        .expect("log")
+                        .errors
+                        .push((Instant::now(), format!("connect: {e}")));
                     tokio::time::sleep(Duration::from_millis(5)).await;
                     continue;
                 }
@@ -48,8 +51,8 @@ async fn load(opts: Opts, sql: String, log: Arc<Mutex<Log>>, stop: Arc<AtomicBoo
         let mut l = log.lock().expect("log");
         match result {
             Ok(_) => l.ok.push((sent, Instant::now())),
-            Err(_) => {
-                l.errors.push(Instant::now());
+            Err(e) => {
+                l.errors.push((Instant::now(), e.to_string()));
                 conn = None;
             }
         }
@@ -75,12 +78,7 @@ async fn sigkill(db: &Arc<DbTopology>, index: usize) -> Instant {
 }
 
 async fn start(name: &'static str) -> (Arc<DbTopology>, Arc<Router>) {
-    let db = Arc::new(
-        tokio::task::spawn_blocking(move || DbTopology::start(name))
-            .await
-            .expect("task")
-            .expect("topology"),
-    );
+    let db = dbrouterd_failover_support::start_topology(name).await;
     let d = db.clone();
     let router = tokio::task::spawn_blocking(move || {
         Router::start(
@@ -146,8 +144,14 @@ async fn primary_run() -> (u128, usize) {
             .map(|(_, acked)| acked.duration_since(killed))
             .min()
             .unwrap_or_default();
-    let failed = l.errors.iter().filter(|t| **t > killed).count();
-    (first.as_millis(), failed)
+    let failed: Vec<&String> = l
+        .errors
+        .iter()
+        .filter(|(t, _)| *t > killed)
+        .map(|(_, e)| e)
+        .collect();
+    eprintln!("failed writes: {failed:?}");
+    (first.as_millis(), failed.len())
 }
 
 async fn replica_run() -> (usize, u128, u128) {
@@ -172,8 +176,8 @@ async fn replica_run() -> (usize, u128, u128) {
     let errors: Vec<Duration> = l
         .errors
         .iter()
-        .filter(|t| **t > killed)
-        .map(|t| t.duration_since(killed))
+        .filter(|(t, _)| *t > killed)
+        .map(|(t, _)| t.duration_since(killed))
         .collect();
     let last = errors.iter().max().copied().unwrap_or_default();
     (errors.len(), last.as_millis(), out.as_millis())

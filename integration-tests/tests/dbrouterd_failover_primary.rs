@@ -18,7 +18,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use dbrouterd_failover_support::{wait_blocking, wait_for, Router};
-use integration_tests::mariadb::DbTopology;
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Opts};
 
@@ -77,12 +76,7 @@ async fn primary_killed_under_writes_loses_no_acknowledged_write() {
 }
 
 async fn scenario() {
-    let db = Arc::new(
-        tokio::task::spawn_blocking(|| DbTopology::start("dbr-failover-primary"))
-            .await
-            .expect("task")
-            .expect("topology"),
-    );
+    let db = dbrouterd_failover_support::start_topology("dbr-failover-primary").await;
     let pool = "{ writers: [db1, db2], readers: [db3, db4] }";
     let routers: Vec<Arc<Router>> = {
         let d = db.clone();

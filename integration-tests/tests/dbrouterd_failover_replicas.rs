@@ -48,12 +48,7 @@ async fn replicas_that_break_lag_or_die_leave_the_rotation_without_client_errors
 }
 
 async fn scenario() {
-    let db = Arc::new(
-        tokio::task::spawn_blocking(|| DbTopology::start("dbr-failover-replicas"))
-            .await
-            .expect("task")
-            .expect("topology"),
-    );
+    let db = dbrouterd_failover_support::start_topology("dbr-failover-replicas").await;
     let d = db.clone();
     let router = Arc::new(
         tokio::task::spawn_blocking(move || {

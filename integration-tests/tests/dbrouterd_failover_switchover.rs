@@ -18,7 +18,6 @@ use std::time::Duration;
 
 use dbrouterd_failover_support::{readers_seen, wait_for, Router};
 use integration_tests::bin;
-use integration_tests::mariadb::DbTopology;
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Opts, TxOpts};
 use serde_json::json;
@@ -94,12 +93,7 @@ async fn switchover_there_and_back_under_load_fails_no_transaction() {
 }
 
 async fn scenario() {
-    let db = Arc::new(
-        tokio::task::spawn_blocking(|| DbTopology::start("dbr-failover-switch"))
-            .await
-            .expect("task")
-            .expect("topology"),
-    );
+    let db = dbrouterd_failover_support::start_topology("dbr-failover-switch").await;
     let d = db.clone();
     let router = Arc::new(
         tokio::task::spawn_blocking(move || {

@@ -192,3 +192,19 @@ pub async fn within(limit: Duration, scenario: impl Future<Output = ()>) {
         panic!("the scenario did not finish within {limit:?}");
     }
 }
+
+/// Starts a topology for the test `name`, once more if the first start fails (a server that
+/// exits during start-up on a loaded machine, a port taken meanwhile): the scenario is about
+/// dbrouterd, not about starting MariaDB.
+pub async fn start_topology(name: &'static str) -> std::sync::Arc<DbTopology> {
+    let db = tokio::task::spawn_blocking(move || {
+        DbTopology::start(name).or_else(|first| {
+            eprintln!("{name}: starting the topology failed, once more: {first:#}");
+            DbTopology::start(name)
+        })
+    })
+    .await
+    .expect("task")
+    .expect("topology");
+    std::sync::Arc::new(db)
+}

@@ -269,19 +269,37 @@ impl Session {
             targets.insert(0, p);
         }
         if targets.is_empty() {
-            match self.router.default_backend() {
-                Ok(b) => targets.push(b.index),
+            if let Ok(b) = self.router.default_backend() {
+                targets.push(b.index);
+            }
+        }
+        // The first connection that can be attached answers; outside a transaction session
+        // state can run anywhere, so a dead writer (or none during a failover) is skipped.
+        let mut first = None;
+        for &t in &targets {
+            match self.attach(t).await.map(|_| ()) {
+                Ok(()) => {
+                    first = Some(t);
+                    break;
+                }
+                Err(err) if self.state.transaction_on == Some(t) => {
+                    self.client.send_err(&err).await?;
+                    return Ok(());
+                }
+                Err(_) => {}
+            }
+        }
+        let first = match first {
+            Some(f) => f,
+            None => match self.attach_reader().await {
+                Ok(i) => i,
                 Err(err) => {
                     self.client.send_err(&err).await?;
                     return Ok(());
                 }
-            }
-        }
-        let first = targets[0];
-        if let Err(err) = self.attach(first).await {
-            self.client.send_err(&err).await?;
-            return Ok(());
-        }
+            },
+        };
+        targets.retain(|&t| t != first);
         let Some(summary) = self.forward(first, payload, kind).await? else {
             return Ok(());
         };
@@ -291,7 +309,7 @@ impl Session {
             return Ok(());
         }
         let mut done = vec![first];
-        for &i in &targets[1..] {
+        for &i in &targets {
             if self.attach(i).await.is_err() {
                 continue;
             }

@@ -198,50 +198,59 @@ impl Session {
     /// the server. `Ok(false)`: refused (the client was told).
     async fn init_db_at_login(&mut self, payload: &[u8]) -> Result<bool, Disconnect> {
         // Any backend can tell whether the schema exists: the writer, else a reader (the
-        // writer may be down or changing).
-        let writer = self.router.default_backend().map(|b| b.index);
-        let attached = match writer {
-            Ok(index) => self.attach(index).await.map(|_| index),
-            Err(e) => Err(e),
-        };
-        let backend = match attached {
-            Ok(index) => index,
-            Err(first) => match self.attach_reader().await {
+        // writer may be down or changing). A connection that breaks is replaced by another.
+        let mut last = ErrPacket::no_backend(&self.router.name, "any");
+        for attempt in 0..3 {
+            let writer = match attempt {
+                0 => self.router.default_backend().map(|b| b.index),
+                _ => Err(last.clone()),
+            };
+            let attached = match writer {
+                Ok(index) => self.attach(index).await.map(|_| index),
+                Err(e) => Err(e),
+            };
+            let backend = match attached {
                 Ok(index) => index,
-                Err(_) => {
-                    self.client.send_err(&first).await?;
+                Err(first) => match self.attach_reader().await {
+                    Ok(index) => index,
+                    Err(_) => {
+                        self.client.send_err(&first).await?;
+                        return Ok(false);
+                    }
+                },
+            };
+            let Some(attached) = self.backends[backend].as_mut() else {
+                return Ok(false);
+            };
+            let summary = attached
+                .pooled
+                .conn
+                .command_discard(payload, ResponseKind::Single)
+                .await;
+            match summary {
+                Ok(Summary {
+                    error: Some(err), ..
+                }) => {
+                    self.client.send_err(&err).await?;
                     return Ok(false);
                 }
-            },
-        };
-        let Some(attached) = self.backends[backend].as_mut() else {
-            return Ok(false);
-        };
-        let summary = attached
-            .pooled
-            .conn
-            .command_discard(payload, ResponseKind::Single)
-            .await;
-        match summary {
-            Ok(Summary {
-                error: Some(err), ..
-            }) => {
-                self.client.send_err(&err).await?;
-                Ok(false)
-            }
-            Ok(_) => {
-                if let Some(a) = self.backends[backend].as_mut() {
-                    a.replayed = 1;
+                Ok(_) => {
+                    if let Some(a) = self.backends[backend].as_mut() {
+                        a.replayed = 1;
+                    }
+                    return Ok(true);
                 }
-                Ok(true)
-            }
-            Err(e) => {
-                self.client
-                    .send_err(&ErrPacket::lost_connection(&e.to_string()))
-                    .await?;
-                Ok(false)
+                Err(e) => {
+                    let node = self.shared.topology.nodes[backend].clone();
+                    debug!(backend = %node.name, error = %e, "schema check lost its connection; trying another backend");
+                    node.record_connect(false);
+                    self.detach(backend);
+                    last = ErrPacket::lost_connection(&e.to_string());
+                }
             }
         }
+        self.client.send_err(&last).await?;
+        Ok(false)
     }
 
     /// The pool key and login for backend `index`.
