@@ -31,6 +31,10 @@
 #   repl/replpw        REPLICATION SLAVE
 #
 # Environment: TOPOLOGY_START_TIMEOUT and TOPOLOGY_STOP_TIMEOUT (seconds, default 30 and 10);
+# TOPOLOGY_SEMI_SYNC=standby (when the topology is first written): lossless semi-synchronous
+# replication from the primary to the standby (AFTER_SYNC: the primary acknowledges a commit only
+# once the standby has it, falling back to asynchronous after 10 s without the standby), so a
+# failover to the standby loses no acknowledged write; the replicas stay asynchronous;
 # TOPOLOGY_OWNER_PID: a watchdog stops the servers and deletes DIR once that process has gone, so a
 # test run killed before its clean-up leaves nothing behind.
 set -euo pipefail
@@ -224,11 +228,25 @@ query_cache_type               = 0
 # A killed mariadbd loses nothing it committed (the OS still holds it); only a machine crash could.
 innodb_flush_log_at_trx_commit = 2
 sync_binlog                    = 0
+$(semi_sync_cnf "$node")
 
 [client]
 socket                         = $dir/mariadbd.sock
 user                           = root
 EOF
+}
+
+# my.cnf lines for TOPOLOGY_SEMI_SYNC=standby (none otherwise).
+semi_sync_cnf() {
+  [[ ${TOPOLOGY_SEMI_SYNC:-} == standby ]] || return 0
+  case $1 in
+    primary)
+      echo "rpl_semi_sync_master_enabled    = ON"
+      echo "rpl_semi_sync_master_wait_point = AFTER_SYNC"
+      echo "rpl_semi_sync_master_timeout    = 10000"
+      ;;
+    standby) echo "rpl_semi_sync_slave_enabled     = ON" ;;
+  esac
 }
 
 install_db() {

@@ -72,6 +72,9 @@ impl NsDatabases {
             .arg(BASE_PORT.to_string())
             .args(&placements)
             .env("TOPOLOGY_OWNER_PID", std::process::id().to_string())
+            // A failover to the standby must lose no acknowledged write: the primary acknowledges a
+            // commit only once the standby has it.
+            .env("TOPOLOGY_SEMI_SYNC", "standby")
             .output()
             .context("running scripts/db/topology.sh")?;
         if !output.status.success() {
