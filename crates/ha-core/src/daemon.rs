@@ -7,7 +7,6 @@
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -176,7 +175,7 @@ async fn run<S: Service>(
         service: service.clone(),
         path,
         started: Instant::now(),
-        reloads: Reloads::default(),
+        reloads: Reloads::register(metrics.registry())?,
         vrrp_events: Mutex::new(VecDeque::new()),
     });
     let control_task = tokio::spawn(control.serve(handler.clone(), shutdown.clone()));
@@ -201,13 +200,30 @@ async fn run<S: Service>(
     Ok(())
 }
 
-#[derive(Default)]
+/// Reloads and their results, for `status` and as `ha_reloads_total{result}` on /metrics
+/// (every reload, also a file refused by validation before the daemon saw it).
 struct Reloads {
-    ok: AtomicU64,
-    failed: AtomicU64,
+    ok: prometheus::IntCounter,
+    failed: prometheus::IntCounter,
     last_error: Mutex<Option<String>>,
     /// One reload at a time.
     lock: tokio::sync::Mutex<()>,
+}
+
+impl Reloads {
+    fn register(registry: &prometheus::Registry) -> Result<Self, prometheus::Error> {
+        let counter = prometheus::IntCounterVec::new(
+            prometheus::Opts::new("ha_reloads_total", "Configuration reloads, by result"),
+            &["result"],
+        )?;
+        registry.register(Box::new(counter.clone()))?;
+        Ok(Reloads {
+            ok: counter.with_label_values(&["ok"]),
+            failed: counter.with_label_values(&["failed"]),
+            last_error: Mutex::new(None),
+            lock: tokio::sync::Mutex::new(()),
+        })
+    }
 }
 
 /// The control commands every daemon has, around its [`Service`].
@@ -254,12 +270,12 @@ impl<S: Service> Control<S> {
         notify(&[Notify::Ready]);
         match result {
             Ok(changes) => {
-                self.reloads.ok.fetch_add(1, Ordering::Relaxed);
+                self.reloads.ok.inc();
                 info!(changes = %changes, "configuration reloaded");
                 Ok(changes)
             }
             Err(message) => {
-                self.reloads.failed.fetch_add(1, Ordering::Relaxed);
+                self.reloads.failed.inc();
                 if let Ok(mut last) = self.reloads.last_error.lock() {
                     *last = Some(message.clone());
                 }
@@ -326,8 +342,8 @@ impl<S: Service> CommandHandler for Control<S> {
                     "config": self.path.display().to_string(),
                     "health": self.service.health(),
                     "reloads": {
-                        "ok": self.reloads.ok.load(Ordering::Relaxed),
-                        "failed": self.reloads.failed.load(Ordering::Relaxed),
+                        "ok": self.reloads.ok.get(),
+                        "failed": self.reloads.failed.get(),
                         "last_error": last_error,
                     },
                     "vrrp_events": self.vrrp_events.lock().map(|e| e.iter().cloned().collect::<Vec<_>>()).unwrap_or_default(),

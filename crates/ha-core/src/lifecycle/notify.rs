@@ -11,6 +11,8 @@ pub enum Notify {
     Reloading,
     Stopping,
     Status(String),
+    /// Another process is now the service's main process (after a binary upgrade).
+    MainPid(u32),
 }
 
 impl Notify {
@@ -26,6 +28,7 @@ impl Notify {
             }
             Notify::Stopping => "STOPPING=1".into(),
             Notify::Status(s) => format!("STATUS={}", s.replace('\n', " ")),
+            Notify::MainPid(pid) => format!("MAINPID={pid}"),
         }
     }
 }

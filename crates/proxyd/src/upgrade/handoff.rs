@@ -97,29 +97,9 @@ fn serve(
     if answer != READY {
         return Err("the new process stopped before it served".into());
     }
-    notify_main_pid(pid);
+    // Tells systemd (when it runs us) that the new process is the service's main process, so
+    // our exit does not end the service.
+    ha_core::lifecycle::notify(&[ha_core::lifecycle::Notify::MainPid(pid as u32)]);
     let _ = side::send(&conn, BYE, &[]);
     Ok(pid)
-}
-
-/// Tells systemd (when it runs us) that the new process is the service's main process, so
-/// our exit does not end the service. ha-core's `Notify` has no `MAINPID=`; written here.
-fn notify_main_pid(pid: i32) {
-    use std::os::linux::net::SocketAddrExt;
-    let Some(target) = std::env::var_os("NOTIFY_SOCKET") else {
-        return;
-    };
-    let result = (|| -> std::io::Result<()> {
-        let socket = std::os::unix::net::UnixDatagram::unbound()?;
-        let bytes = target.as_encoded_bytes();
-        let addr = match bytes.strip_prefix(b"@") {
-            Some(name) => std::os::unix::net::SocketAddr::from_abstract_name(name)?,
-            None => std::os::unix::net::SocketAddr::from_pathname(&target)?,
-        };
-        socket.send_to_addr(format!("MAINPID={pid}").as_bytes(), &addr)?;
-        Ok(())
-    })();
-    if let Err(e) = result {
-        warn!(error = %e, "sd_notify MAINPID failed");
-    }
 }
