@@ -109,3 +109,29 @@ fn a_missing_file_is_a_clear_error() {
         "{stderr}"
     );
 }
+
+#[test]
+fn dbrouterd_refuses_to_start_when_its_monitor_password_file_is_unreadable() {
+    let dir = shared_tempdir();
+    let example = std::fs::read_to_string(workspace_root().join("deploy/examples/dbrouterd.yaml"))
+        .expect("example");
+    let socket = dir.path().join("dbrouterd.sock");
+    let text = example
+        .replace("/run/ha/dbrouterd.sock", socket.to_str().expect("utf-8"))
+        .replace("127.0.0.1:9103", "127.0.0.1:0")
+        .replace("127.0.0.1:6033", "127.0.0.1:0")
+        .replace("127.0.0.1:6034", "127.0.0.1:0")
+        .replace(
+            "password: monitorpw",
+            "password_file: /nonexistent/monitor.pw",
+        );
+    let file = dir.path().join("dbrouterd.yaml");
+    std::fs::write(&file, text).expect("write");
+    let out = run("dbrouterd", &["-c", file.to_str().expect("utf-8")]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cannot read the monitor password file /nonexistent/monitor.pw"),
+        "{stderr}"
+    );
+}

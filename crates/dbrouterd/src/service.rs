@@ -18,7 +18,7 @@ use ha_core::daemon::{BoxError, Common, Context, Service};
 use serde_json::{json, Map, Value};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{info, warn};
+use tracing::info;
 
 use crate::config::Config;
 use crate::listener::{listen, Bound, Shared};
@@ -36,7 +36,7 @@ pub struct Dbrouterd {
     listeners: Vec<Bound>,
     accepting: CancellationToken,
     sessions: TaskTracker,
-    monitor: Option<MonitorHandle>,
+    monitor: MonitorHandle,
 }
 
 impl Service for Dbrouterd {
@@ -75,19 +75,13 @@ impl Service for Dbrouterd {
                     (name.clone(), Arc::new(router))
                 })
                 .collect();
-            let monitor = match monitor_password(&config).await {
-                Some(password) => {
-                    let metrics = MonitorMetrics::register(ctx.metrics.registry())?;
-                    let monitor = Monitor::new(&config, password, shared.clone(), metrics);
-                    Some(monitor.spawn(ctx.shutdown.clone()).await)
-                }
-                None => {
-                    warn!(
-                        "no monitor password: no health checks, the configured writer is trusted"
-                    );
-                    None
-                }
-            };
+            // A monitor that cannot log in would leave the writer unchecked and failover off:
+            // refuse to start instead of running half-blind.
+            let password = monitor_password(&config).await?;
+            let metrics = MonitorMetrics::register(ctx.metrics.registry())?;
+            let monitor = Monitor::new(&config, password, shared.clone(), metrics)
+                .spawn(ctx.shutdown.clone())
+                .await;
             let accepting = ctx.shutdown.child_token();
             let sessions = TaskTracker::new();
             let mut listeners = Vec::new();
@@ -257,11 +251,11 @@ impl Dbrouterd {
 
     /// `db.switchover [to=NAME]` / `db.failover [to=NAME]`.
     async fn change(&self, kind: Kind, args: &Map<String, Value>) -> Result<Value, CommandError> {
-        let monitor = self.monitor.as_ref().ok_or_else(|| {
-            CommandError::failed("no monitor runs (monitor password missing): no topology changes")
-        })?;
         let to = args.get("to").and_then(Value::as_str).map(str::to_string);
-        monitor.change(kind, to).await.map_err(CommandError::failed)
+        self.monitor
+            .change(kind, to)
+            .await
+            .map_err(CommandError::failed)
     }
 
     /// `route.explain sql="..." [pool=NAME | listener=NAME]`.
@@ -296,16 +290,18 @@ impl Dbrouterd {
 }
 
 /// The monitor's password, inline or from its file.
-async fn monitor_password(config: &Config) -> Option<String> {
+async fn monitor_password(config: &Config) -> Result<String, String> {
     match (&config.monitor.password, &config.monitor.password_file) {
-        (Some(p), _) => Some(p.0.clone()),
-        (None, Some(path)) => match tokio::fs::read_to_string(path).await {
-            Ok(text) => Some(text.trim_end().to_string()),
-            Err(e) => {
-                warn!(file = %path.display(), error = %e, "cannot read the monitor password");
-                None
-            }
-        },
-        (None, None) => None,
+        (Some(p), _) => Ok(p.0.clone()),
+        (None, Some(path)) => tokio::fs::read_to_string(path)
+            .await
+            .map(|text| text.trim_end().to_string())
+            .map_err(|e| {
+                format!(
+                    "cannot read the monitor password file {}: {e}",
+                    path.display()
+                )
+            }),
+        (None, None) => Err("the monitor needs password or password_file".into()),
     }
 }

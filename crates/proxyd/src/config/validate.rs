@@ -125,7 +125,7 @@ fn validate_pool(at: &str, pool: &Pool, p: &mut Problems) {
         if s.weight == 0 || s.weight > 1000 {
             p.at(
                 format!("{at}.servers[{i}].weight"),
-                format!("weight {} out of range 1..1000", s.weight),
+                format!("weight {} out of range: 1 to 1000", s.weight),
             );
         }
         if s.max_conns == Some(0) {
