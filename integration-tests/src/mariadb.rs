@@ -190,6 +190,10 @@ impl DbTopology {
             .arg(dir.path())
             .arg(ports.base.to_string())
             .env("TOPOLOGY_OWNER_PID", process::id().to_string())
+            // The deployment dbrouterd's zero-loss failover relies on: the primary acknowledges
+            // a commit only once the standby has it (asynchronous replication can lose the last
+            // commits when the primary dies, whatever the proxy does).
+            .env("TOPOLOGY_SEMI_SYNC", "standby")
             .output()
             .with_context(|| format!("running {}", script.display()))?;
         if !output.status.success() {
