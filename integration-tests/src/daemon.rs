@@ -145,3 +145,21 @@ pub fn run(name: &str, args: &[&str]) -> Output {
         .output()
         .expect("run binary")
 }
+
+/// Runs hactl as `nobody` (uid 65534, group nogroup) from a copy in `dir` that the
+/// unprivileged user can execute (the build tree may not be reachable for it).
+pub fn hactl_as_nobody(dir: &Path, args: &[&str]) -> Output {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let copy = dir.join("hactl");
+    if !copy.exists() {
+        std::fs::copy(bin("hactl"), &copy).expect("copy hactl");
+        std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    Command::new(&copy)
+        .args(args)
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .expect("run hactl as nobody")
+}

@@ -1,10 +1,10 @@
 //! The control channel as operators and other daemons meet it: authorization by the caller's
 //! uid, error answers for bad lines on a connection that stays usable, one instance per socket.
 
-use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
 
+use integration_tests::daemon::hactl_as_nobody;
 use integration_tests::{bin, require_root, shared_tempdir, Daemon, DaemonKind};
 
 /// A minimal proxyd config with its control socket in `dir`, readable by `group`.
@@ -16,22 +16,6 @@ fn proxyd_config(socket: &Path, group: &str) -> String {
          pools:\n  app:\n    servers: [{{ address: 127.0.0.1:2 }}]\n",
         socket.display()
     )
-}
-
-/// Runs hactl as `nobody` (uid 65534, group nogroup) from a copy the unprivileged user can execute.
-fn hactl_as_nobody(dir: &Path, args: &[&str]) -> std::process::Output {
-    use std::os::unix::fs::PermissionsExt;
-    let copy = dir.join("hactl");
-    if !copy.exists() {
-        std::fs::copy(bin("hactl"), &copy).expect("copy hactl");
-        std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    }
-    Command::new(&copy)
-        .args(args)
-        .uid(65534)
-        .gid(65534)
-        .output()
-        .expect("run hactl as nobody")
 }
 
 #[test]

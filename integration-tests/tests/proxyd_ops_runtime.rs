@@ -3,14 +3,12 @@
 //! reload that leaves the pool unchanged; refused for callers who are not admins.
 
 use std::net::SocketAddr;
-use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use integration_tests::backend::{get, Backend, Proxyd};
-use integration_tests::daemon::run;
-use integration_tests::{bin, require_root, shared_tempdir, wait_until, Daemon, DaemonKind};
+use integration_tests::daemon::{hactl_as_nobody, run};
+use integration_tests::{require_root, shared_tempdir, wait_until, Daemon, DaemonKind};
 
 fn hactl(dir: &Path, args: &[&str]) -> serde_json::Value {
     let socket_dir = dir.to_str().expect("utf-8");
@@ -217,22 +215,6 @@ fn disable_weight_add_and_remove_change_the_rotation_and_survive_an_unchanged_re
     let status = proxyd.status();
     assert_eq!(server(&status, b.addr)["state"], "up", "{status}");
     assert!(server(&status, c.addr).is_null(), "{status}");
-}
-
-/// Runs hactl as `nobody` from a copy that user can execute.
-fn hactl_as_nobody(dir: &Path, args: &[&str]) -> std::process::Output {
-    use std::os::unix::fs::PermissionsExt;
-    let copy = dir.join("hactl");
-    if !copy.exists() {
-        std::fs::copy(bin("hactl"), &copy).expect("copy hactl");
-        std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    }
-    Command::new(&copy)
-        .args(args)
-        .uid(65534)
-        .gid(65534)
-        .output()
-        .expect("run hactl as nobody")
 }
 
 #[test]
