@@ -18,19 +18,24 @@ fn proxyd_config(socket: &Path, group: &str) -> String {
     )
 }
 
+/// Starts proxyd with [`proxyd_config`] and its control socket in `dir`.
+fn start_proxyd(dir: &Path, group: &str) -> Daemon {
+    let socket = dir.join("proxyd.sock");
+    Daemon::start(
+        DaemonKind::Proxyd,
+        dir,
+        &socket,
+        &proxyd_config(&socket, group),
+    )
+}
+
 #[test]
 fn non_admin_is_refused_changing_commands_but_may_read_status() {
     if !require_root("non_admin_is_refused_changing_commands_but_may_read_status") {
         return;
     }
     let dir = shared_tempdir();
-    let socket = dir.path().join("proxyd.sock");
-    let proxyd = Daemon::start(
-        DaemonKind::Proxyd,
-        dir.path(),
-        &socket,
-        &proxyd_config(&socket, "nogroup"),
-    );
+    let proxyd = start_proxyd(dir.path(), "nogroup");
     let socket_dir = dir.path().to_str().expect("utf-8 path");
 
     let status = hactl_as_nobody(
@@ -89,13 +94,8 @@ fn metrics_of(daemon: &Daemon) -> String {
 fn bad_lines_get_error_answers_and_the_connection_stays_usable() {
     use std::io::{BufRead, BufReader, Write};
     let dir = shared_tempdir();
-    let socket = dir.path().join("proxyd.sock");
-    let proxyd = Daemon::start(
-        DaemonKind::Proxyd,
-        dir.path(),
-        &socket,
-        &proxyd_config(&socket, "root"),
-    );
+    let proxyd = start_proxyd(dir.path(), "root");
+    let socket = proxyd.socket.clone();
 
     let stream = std::os::unix::net::UnixStream::connect(&socket).expect("connect");
     stream
@@ -142,13 +142,7 @@ fn bad_lines_get_error_answers_and_the_connection_stays_usable() {
 #[test]
 fn a_second_instance_on_the_same_socket_refuses_to_start() {
     let dir = shared_tempdir();
-    let socket = dir.path().join("proxyd.sock");
-    let first = Daemon::start(
-        DaemonKind::Proxyd,
-        dir.path(),
-        &socket,
-        &proxyd_config(&socket, "root"),
-    );
+    let first = start_proxyd(dir.path(), "root");
     let second = Command::new(bin("proxyd"))
         .arg("-c")
         .arg(&first.config)
@@ -190,13 +184,7 @@ fn a_stale_socket_left_by_a_crash_is_replaced() {
 #[test]
 fn vrrp_transitions_announced_by_vrrpd_show_in_status() {
     let dir = shared_tempdir();
-    let socket = dir.path().join("proxyd.sock");
-    let proxyd = Daemon::start(
-        DaemonKind::Proxyd,
-        dir.path(),
-        &socket,
-        &proxyd_config(&socket, "root"),
-    );
+    let proxyd = start_proxyd(dir.path(), "root");
     // What vrrpd's notify.sockets sends on a transition.
     let answer = proxyd.request(
         r#"{"cmd":"vrrp.transition","args":{"instance":"front","state":"master","priority":150,"reason":"master_down_timer_expired"}}"#,
