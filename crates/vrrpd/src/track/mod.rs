@@ -6,6 +6,7 @@
 pub mod assess;
 mod daemon;
 mod interface;
+mod poll;
 pub mod script;
 
 use tokio::sync::mpsc;

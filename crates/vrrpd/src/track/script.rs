@@ -7,10 +7,9 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::Stdio;
 
-use ha_core::health::{HealthState, HealthTracker};
 use tokio::sync::mpsc;
-use tokio::time::MissedTickBehavior;
 
+use super::poll::{poll, Probe};
 use super::CheckEvent;
 use crate::config::TrackScript;
 
@@ -62,33 +61,34 @@ pub async fn run(check: usize, config: TrackScript, events: mpsc::Sender<CheckEv
             }
         },
     };
-    let mut tracker = match HealthTracker::new(config.rise, config.fall, HealthState::Down) {
-        Ok(t) => t,
-        Err(e) => {
-            let _ = events
-                .send(CheckEvent::new(check, false, e.to_string()))
-                .await;
-            return;
-        }
+    let probe = ScriptProbe {
+        program,
+        args,
+        user,
+        timeout: config.timeout.get(),
     };
-    let mut ticks = tokio::time::interval(config.interval.get());
-    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let mut reported: Option<bool> = None;
-    loop {
-        ticks.tick().await;
-        let (ok, detail) = run_once(&program, &args, user, config.timeout.get()).await;
-        tracker.record(ok);
-        let up = tracker.is_up();
-        if reported != Some(up) {
-            reported = Some(up);
-            if events
-                .send(CheckEvent::new(check, up, detail))
-                .await
-                .is_err()
-            {
-                return;
-            }
-        }
+    poll(
+        check,
+        config.rise,
+        config.fall,
+        config.interval.get(),
+        events,
+        probe,
+    )
+    .await;
+}
+
+/// One run of the script, as its user, bounded by the timeout.
+struct ScriptProbe {
+    program: String,
+    args: Vec<String>,
+    user: Option<(u32, u32)>,
+    timeout: std::time::Duration,
+}
+
+impl Probe for ScriptProbe {
+    async fn probe(&mut self) -> (bool, String) {
+        run_once(&self.program, &self.args, self.user, self.timeout).await
     }
 }
 
