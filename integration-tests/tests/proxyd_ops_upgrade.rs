@@ -163,8 +163,6 @@ impl Drop for PidGuard {
 }
 
 #[test]
-#[ignore = "known race: under CPU load about 1 run in 12 sees one connection closed unanswered \
-            during a SIGUSR2-started upgrade (not seen with --upgrade); open on issue 4"]
 fn sigusr2_makes_the_running_proxyd_start_its_successor() {
     let dir = shared_tempdir();
     let a = Backend::http("a");

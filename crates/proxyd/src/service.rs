@@ -105,7 +105,10 @@ impl Proxyd {
             tasks: self.tasks.clone(),
             drain: self.drain.clone(),
         };
-        tokio::spawn(accept.run());
+        // Tracked like the connections: a graceful stop waits until the loop has seen the
+        // stop, so a connection it accepted just before is spawned (and tracked) rather than
+        // closed unanswered by an exit that found no connection task to wait for.
+        self.tasks.spawn(accept.run());
         Running {
             config: config.clone(),
             socket,
