@@ -101,7 +101,10 @@ pub async fn listen(
         pool: router.name.clone(),
     };
     let name = name.to_string();
-    tokio::spawn(async move {
+    // The accept loop is tracked with the sessions: a graceful stop waits until it has seen
+    // the stop, so a client accepted just before is served rather than dropped by the exit.
+    let tracker = sessions.clone();
+    tracker.spawn(async move {
         loop {
             let (stream, peer) = tokio::select! {
                 _ = stop.cancelled() => return,
