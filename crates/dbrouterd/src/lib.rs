@@ -12,6 +12,8 @@
 //!   mapped per backend connection by [`prepared`].
 //! - [`monitor`] checks every backend and keeps the [`topology`]'s live view true (read
 //!   rotation, the one writer, its epoch); it carries out failovers and switchovers.
+//! - [`tls`] loads a listener's certificate and carries a session's client stream, plain or
+//!   TLS.
 //! - [`stats`] counts for `hactl status` and metrics; [`service`] is the daemon as ha-core
 //!   runs it; [`config`] the file's shape and checks; [`protocol`] the wire codec.
 
@@ -26,6 +28,7 @@ pub mod router;
 pub mod service;
 pub mod session;
 pub mod stats;
+pub mod tls;
 pub mod topology;
 pub mod users;
 

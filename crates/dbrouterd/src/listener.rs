@@ -1,6 +1,7 @@
 //! Client listeners: bind every configured address at start (a daemon that cannot listen does
 //! not start), accept connections and run each as its own session task on the runtime's
-//! `workers` threads. What the sessions share lives in [`Shared`].
+//! `workers` threads. A listener with `tls` loads its certificate at start too (a bad one stops
+//! the start, naming the file). What the sessions share lives in [`Shared`].
 
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicU32;
@@ -12,8 +13,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
+use crate::config::ListenerTls;
 use crate::router::Router;
 use crate::stats::Stats;
+use crate::tls::{ServerTls, TlsError};
 use crate::topology::Topology;
 use crate::users::Users;
 
@@ -63,11 +66,15 @@ impl Shared {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("cannot listen on {address} (listener {name}): {source}")]
-pub struct ListenError {
-    pub name: String,
-    pub address: String,
-    pub source: std::io::Error,
+pub enum ListenError {
+    #[error("cannot listen on {address} (listener {name}): {source}")]
+    Bind {
+        name: String,
+        address: String,
+        source: std::io::Error,
+    },
+    #[error("listener {name}: TLS: {source}")]
+    Tls { name: String, source: TlsError },
 }
 
 /// A bound listener, for status.
@@ -78,23 +85,33 @@ pub struct Bound {
     pub pool: String,
 }
 
-/// Binds `address` and serves it until `stop` is cancelled.
+/// Binds `address` and serves it until `stop` is cancelled; with `tls`, clients may (or
+/// must) switch to TLS.
 pub async fn listen(
     name: &str,
     address: &str,
+    tls: Option<&ListenerTls>,
     router: Arc<Router>,
     shared: Arc<Shared>,
     stop: CancellationToken,
     sessions: TaskTracker,
 ) -> Result<Bound, ListenError> {
-    let error = |source| ListenError {
+    let tls = tls
+        .map(ServerTls::load)
+        .transpose()
+        .map_err(|source| ListenError::Tls {
+            name: name.to_string(),
+            source,
+        })?
+        .map(Arc::new);
+    let error = |source| ListenError::Bind {
         name: name.to_string(),
         address: address.to_string(),
         source,
     };
     let listener = TcpListener::bind(address).await.map_err(error)?;
     let local = listener.local_addr().map_err(error)?;
-    info!(listener = name, listen = %local, pool = %router.name, "listening");
+    info!(listener = name, listen = %local, pool = %router.name, tls = tls.is_some(), "listening");
     let bound = Bound {
         name: name.to_string(),
         address: local,
@@ -122,6 +139,7 @@ pub async fn listen(
                 stream,
                 peer,
                 name.clone(),
+                tls.clone(),
                 router.clone(),
                 shared.clone(),
             ));

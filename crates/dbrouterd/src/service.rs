@@ -93,6 +93,7 @@ impl Service for Dbrouterd {
                 let bound = listen(
                     &l.name,
                     &l.listen,
+                    l.tls.as_ref(),
                     router,
                     shared.clone(),
                     accepting.clone(),

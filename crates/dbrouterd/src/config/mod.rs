@@ -52,6 +52,22 @@ pub struct Listener {
     /// `IP:PORT`.
     pub listen: String,
     pub pool: String,
+    /// TLS for this listener's clients (CLIENT_SSL offered in the greeting).
+    #[serde(default)]
+    pub tls: Option<ListenerTls>,
+}
+
+/// A listener's `tls` section: `{ cert: FILE, key: FILE, require: false }`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerTls {
+    /// PEM certificate chain, the server's certificate first.
+    pub cert: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+    /// Refuse clients that do not switch to TLS (ERROR 3159).
+    #[serde(default)]
+    pub require: bool,
 }
 
 /// A database user: the same name and password as on the servers.

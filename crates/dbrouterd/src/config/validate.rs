@@ -25,6 +25,13 @@ impl Validate for Config {
                     format!("invalid listen address {:?}: expected IP:PORT", l.listen),
                 );
             }
+            if let Some(tls) = &l.tls {
+                for (key, path) in [("cert", &tls.cert), ("key", &tls.key)] {
+                    if path.as_os_str().is_empty() {
+                        p.at(format!("listeners[{i}].tls.{key}"), "needs a file path");
+                    }
+                }
+            }
             if !self.pools.contains_key(&l.pool) {
                 p.at(
                     format!("listeners[{i}].pool"),
@@ -186,6 +193,31 @@ mod tests {
         let path = std::path::Path::new("dbrouterd.yaml");
         let half = text.replace("failover:\n", "failover:\n  replication_user: repl\n");
         let err = ha_core::config::parse::<Config>(path, &half).expect_err("user without password");
+    #[test]
+    fn listener_tls_is_read_and_checked() {
+        let text = include_str!("../../../../deploy/examples/dbrouterd.yaml");
+        let path = std::path::Path::new("dbrouterd.yaml");
+        let listener = text
+            .lines()
+            .find(|l| l.trim_start().starts_with("- { name:") && l.contains("listen:"))
+            .expect("a listener line");
+        let with_tls = listener.replace(
+            " }",
+            ", tls: { cert: /etc/ha/db.crt, key: /etc/ha/db.key, require: true } }",
+        );
+        let c = ha_core::config::parse::<Config>(path, &text.replace(listener, &with_tls))
+            .expect("tls listener valid");
+        let tls = c.listeners[0].tls.as_ref().expect("tls");
+        assert!(tls.require);
+        assert_eq!(tls.cert, std::path::Path::new("/etc/ha/db.crt"));
+        let empty = listener.replace(" }", ", tls: { cert: \"\", key: /k } }");
+        let err = ha_core::config::parse::<Config>(path, &text.replace(listener, &empty))
+            .expect_err("empty cert path");
+        assert!(err.to_string().contains("tls.cert"), "{err}");
+        let unknown = listener.replace(" }", ", tls: { cert: /c, key: /k, ca: /x } }");
+        assert!(ha_core::config::parse::<Config>(path, &text.replace(listener, &unknown)).is_err());
+    }
+
         assert!(err.to_string().contains("replication_password"), "{err}");
         let no_standby = text.replace("role: standby", "role: replica");
         let err = ha_core::config::parse::<Config>(path, &no_standby).expect_err("no standby");

@@ -1,6 +1,12 @@
-//! One connection to a backend server: the client side of the handshake (mysql_native_password
-//! and the caching_sha2_password fast path, auth switch), sending commands, and relaying or
-//! swallowing the server's responses.
+//! One connection to a backend server: the client side of the handshake (mysql_native_password,
+//! caching_sha2_password with its full authentication, auth switch), sending commands, and
+//! relaying or swallowing the server's responses.
+//!
+//! caching_sha2_password full authentication (the server's `perform_full_authentication`,
+//! when its cache does not hold the user): backend connections are plain TCP, so dbrouterd asks
+//! for the server's RSA public key and sends the password encrypted with it (RSA-OAEP with
+//! SHA-1, XORed with the scramble first), as MySQL's own clients do. It needs the user's
+//! cleartext `password`; a user configured with only a hash cannot log in to such a backend.
 //!
 //! A connection is opened with the wire-format capabilities of the client it will serve
 //! (`DEPRECATE_EOF`, `MULTI_STATEMENTS`, `SESSION_TRACK` ...) and with the client's character
@@ -19,6 +25,7 @@ use crate::protocol::auth::{
     scramble_caching_sha2, scramble_native, scramble_native_from_sha1, CACHING_SHA2_PASSWORD,
     NATIVE_PASSWORD,
 };
+use crate::protocol::caching_sha2::{self, MoreData, REQUEST_PUBLIC_KEY};
 use crate::protocol::packet::{decode_packet, encode_packet, DEFAULT_MAX_PACKET_SIZE};
 use crate::protocol::response::{Progress, ResponseKind, ResponseScanner, Summary};
 use crate::protocol::wire::Reader;
@@ -170,7 +177,9 @@ impl BackendConn {
         self.server_version = hs.server_version.clone();
         self.connection_id = hs.connection_id;
         let plugin = hs.auth_plugin_name.as_deref().unwrap_or(NATIVE_PASSWORD);
-        let (plugin, auth) = match self.auth_response(login, plugin, &hs.auth_plugin_data) {
+        // The plugin in use and its scramble change with an AuthSwitchRequest.
+        let mut scramble = hs.auth_plugin_data.clone();
+        let (mut plugin, auth) = match self.auth_response(login, plugin, &hs.auth_plugin_data) {
             Ok(r) => (plugin.to_string(), r),
             // Offer native and let the server switch us if it insists.
             Err(_) => (
@@ -188,7 +197,7 @@ impl BackendConn {
         let mut response =
             HandshakeResponse41::for_server(&hs, wanted, login.user.as_bytes(), auth, None, vec![]);
         response.charset = login.charset;
-        response.auth_plugin_name = Some(plugin);
+        response.auth_plugin_name = Some(plugin.clone());
         // Keep MySQL's framing: no MariaDB extended capabilities (progress reports, bulk).
         response.capabilities.insert(Capabilities::LONG_PASSWORD);
         self.caps = response.capabilities;
@@ -217,18 +226,21 @@ impl BackendConn {
                     let auth = self.auth_response(login, &name, &data)?;
                     self.write_packet(&auth, seq).await?;
                     seq = seq.wrapping_add(1);
+                    plugin = name;
+                    scramble = data;
                 }
-                // caching_sha2_password: 0x01 0x03 fast auth succeeded (an OK follows).
-                Some(0x01) if p.get(1) == Some(&0x03) => {}
-                Some(0x01) => {
-                    return Err(ConnError::Unsupported {
-                        backend: self.node.name.clone(),
-                        user: login.user.clone(),
-                        what: "caching_sha2_password full authentication (needs TLS or RSA; \
-                               log in once directly so the server caches the password)"
-                            .into(),
-                    })
-                }
+                Some(0x01) if plugin == CACHING_SHA2_PASSWORD => match MoreData::parse(p) {
+                    // Fast auth succeeded: the OK follows.
+                    Some(MoreData::FastAuthSuccess) => {}
+                    Some(MoreData::PerformFullAuth) => {
+                        seq = self.full_auth_rsa(login, &scramble, seq).await?;
+                    }
+                    _ => {
+                        return Err(self.protocol(ProtocolError::Malformed {
+                            what: "caching_sha2_password: unexpected AuthMoreData",
+                        }))
+                    }
+                },
                 _ => {
                     return Err(self.protocol(ProtocolError::Malformed {
                         what: "login: unexpected packet",
@@ -236,6 +248,50 @@ impl BackendConn {
                 }
             }
         }
+    }
+
+    /// caching_sha2_password full authentication over plain TCP: asks for the server's public
+    /// key (sequence id `seq`), sends the encrypted password, and returns the next sequence id
+    /// (the server's OK or ERR comes with it).
+    async fn full_auth_rsa(
+        &mut self,
+        login: &Login,
+        scramble: &[u8],
+        mut seq: u8,
+    ) -> Result<u8, ConnError> {
+        let BackendSecret::Password(password) = &login.secret else {
+            return Err(ConnError::Unsupported {
+                backend: self.node.name.clone(),
+                user: login.user.clone(),
+                what: "caching_sha2_password full authentication, which needs the cleartext \
+                       password (the user is configured with only a hash)"
+                    .into(),
+            });
+        };
+        self.write_packet(&[REQUEST_PUBLIC_KEY], seq).await?;
+        seq = seq.wrapping_add(1);
+        let key = self.read_packet(seq).await?;
+        seq = seq.wrapping_add(1);
+        if ErrPacket::is_err(&key.payload) {
+            return Err(self.refused(login, &key.payload));
+        }
+        let pem = match MoreData::parse(&key.payload) {
+            Some(MoreData::Other(pem)) => pem,
+            _ => {
+                return Err(self.protocol(ProtocolError::Malformed {
+                    what: "caching_sha2_password: expected the server's public key",
+                }))
+            }
+        };
+        let encrypted = caching_sha2::encrypt_password(pem, password, scramble).map_err(|e| {
+            ConnError::Unsupported {
+                backend: self.node.name.clone(),
+                user: login.user.clone(),
+                what: format!("caching_sha2_password full authentication: {e}"),
+            }
+        })?;
+        self.write_packet(&encrypted, seq).await?;
+        Ok(seq.wrapping_add(1))
     }
 
     fn auth_response(

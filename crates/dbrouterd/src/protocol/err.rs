@@ -30,6 +30,9 @@ pub mod codes {
     pub const NET_READ_INTERRUPTED: u16 = 1159;
     /// The client library's CR_SERVER_LOST, which drivers already treat as "reconnect".
     pub const LOST_CONNECTION: u16 = 2013;
+    /// ER_SECURE_TRANSPORT_REQUIRED: MySQL's answer to a plain-text client under
+    /// `require_secure_transport`.
+    pub const SECURE_TRANSPORT_REQUIRED: u16 = 3159;
 
     /// No healthy backend can take the statement's route.
     pub const NO_BACKEND: u16 = 9001;
@@ -139,6 +142,15 @@ impl ErrPacket {
     /// 1043 (08S01): the connection phase went wrong.
     pub fn bad_handshake() -> Self {
         Self::new(codes::BAD_HANDSHAKE, b"08S01", "Bad handshake")
+    }
+
+    /// 3159 (HY000): the listener takes TLS clients only.
+    pub fn secure_transport_required() -> Self {
+        Self::new(
+            codes::SECURE_TRANSPORT_REQUIRED,
+            b"HY000",
+            "Connections using insecure transport are prohibited while --require_secure_transport=ON.",
+        )
     }
 
     /// 1040 (08004).

@@ -12,7 +12,8 @@
 //! - [`capabilities`], [`status`]: capability flags (with MariaDB's extended ones) and server
 //!   status flags.
 //! - [`handshake`], [`handshake_response`], [`change_user`]: connection phase packets.
-//! - [`auth`]: `mysql_native_password` and `caching_sha2_password` scrambles and checks.
+//! - [`auth`]: `mysql_native_password` and `caching_sha2_password` scrambles and checks;
+//!   [`caching_sha2`]: that plugin's full authentication (cleartext over TLS, RSA).
 //! - [`ok`], [`err`], [`session_track`]: the end-of-command packets and the session state
 //!   changes carried in OK packets.
 //! - [`command`], [`query`], [`prepared`]: the command phase (`COM_*` bytes, `COM_QUERY` text,
@@ -22,6 +23,7 @@
 //! "Client/Server Protocol" pages (extended capabilities, progress reports).
 
 pub mod auth;
+pub mod caching_sha2;
 pub mod capabilities;
 pub mod change_user;
 pub mod command;

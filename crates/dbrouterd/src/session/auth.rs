@@ -1,10 +1,12 @@
 //! Verifying a client against the configured users, with the plugin it chose:
 //! - `mysql_native_password`: checked against the password or its `*HEX` hash;
 //! - `caching_sha2_password` (MySQL 8 clients' default): the fast path is checked when the
-//!   cleartext password is configured, answered with `fast_auth_success`. Full authentication
-//!   (the cleartext over TLS or RSA) is not supported: for users with only a hash, and for any
-//!   other plugin, dbrouterd switches the client to `mysql_native_password` (AuthSwitchRequest),
-//!   which every current client supports.
+//!   cleartext password is configured, answered with `fast_auth_success`. For users with only a
+//!   hash the fast path cannot be checked, so dbrouterd asks for full authentication
+//!   (`perform_full_authentication`) when the client is on TLS and checks the cleartext it
+//!   sends against the hash. Without TLS dbrouterd does not do the RSA exchange (it holds no
+//!   key pair): it switches the client to `mysql_native_password` (AuthSwitchRequest) instead,
+//!   as it does for any other plugin; every current client supports that.
 //!
 //! A failed login gets ERR 1045 worded as the server words it; the secrets and the client's
 //! response never reach a log.
@@ -12,7 +14,10 @@
 use std::sync::Arc;
 
 use crate::protocol::auth::{
-    verify_caching_sha2, Scramble, CACHING_SHA2_PASSWORD, NATIVE_PASSWORD,
+    scramble_native, verify_caching_sha2, Scramble, CACHING_SHA2_PASSWORD, NATIVE_PASSWORD,
+};
+use crate::protocol::caching_sha2::{
+    parse_cleartext, AUTH_MORE_DATA, FAST_AUTH_SUCCESS, PERFORM_FULL_AUTH,
 };
 use crate::protocol::{ErrPacket, HandshakeResponse41};
 use crate::users::{UserEntry, Users};
@@ -46,8 +51,9 @@ pub async fn authenticate(
     Ok(Some(user))
 }
 
-/// Checks `user`'s answer to `scramble` made with `plugin` (switching the client to
-/// mysql_native_password when needed). Also used by COM_CHANGE_USER.
+/// Checks `user`'s answer to `scramble` made with `plugin` (asking for the cleartext over TLS,
+/// or switching the client to mysql_native_password, when needed). Also used by
+/// COM_CHANGE_USER.
 pub async fn check(
     client: &mut ClientConn,
     user: &UserEntry,
@@ -62,9 +68,15 @@ pub async fn check(
             let ok = verify_caching_sha2(scramble.as_bytes(), pw, auth_response);
             if ok {
                 // AuthMoreData: fast_auth_success; the OK follows.
-                client.send(&[0x01, 0x03]).await?;
+                client.send(&[AUTH_MORE_DATA, FAST_AUTH_SUCCESS]).await?;
             }
             ok
+        }
+        CACHING_SHA2_PASSWORD if client.is_tls() => {
+            // Only the hash is known: the fast path cannot be checked, the cleartext can.
+            client.send(&[AUTH_MORE_DATA, PERFORM_FULL_AUTH]).await?;
+            let answer = client.read_packet().await?;
+            verify_cleartext(user, scramble, parse_cleartext(&answer.payload))
         }
         _ => {
             let mut switch = Vec::with_capacity(48);
@@ -79,6 +91,15 @@ pub async fn check(
         }
     };
     Ok(ok)
+}
+
+/// Checks a cleartext password against the user's credential (hash-only users learn their
+/// backend secret from it, as from a native login).
+fn verify_cleartext(user: &UserEntry, scramble: &Scramble, password: &[u8]) -> bool {
+    let response = scramble_native(scramble.as_bytes(), password)
+        .map(|r| r.to_vec())
+        .unwrap_or_default();
+    user.verify_native(scramble.as_bytes(), &response)
 }
 
 async fn deny(

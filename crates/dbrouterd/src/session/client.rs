@@ -1,6 +1,8 @@
 //! The client's side of a session: reading its packets (checking sequence ids and sizes) and
 //! writing answers, either payloads dbrouterd builds (OK, ERR, the greeting) or response bytes
-//! relayed from a backend exactly as they came.
+//! relayed from a backend exactly as they came. The stream is plain TCP or, after the
+//! client's SSLRequest, TLS ([`ClientConn::start_tls`]); the rest of the session does not care
+//! which.
 
 use std::io;
 use std::net::SocketAddr;
@@ -8,12 +10,14 @@ use std::net::SocketAddr;
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_rustls::TlsAcceptor;
 
 use crate::pool::ResponseSink;
 use crate::protocol::packet::{decode_packet, encode_packet};
 use crate::protocol::{
     Capabilities, ErrPacket, OkPacket, Packet, PacketCodec, ProtocolError, StatusFlags,
 };
+use crate::tls::{ClientStream, Rewound, HANDSHAKE_TIMEOUT};
 
 /// Why reading from the client stopped.
 #[derive(Debug, thiserror::Error)]
@@ -27,7 +31,7 @@ pub enum ClientError {
 }
 
 pub struct ClientConn {
-    stream: TcpStream,
+    stream: ClientStream,
     rbuf: BytesMut,
     wbuf: BytesMut,
     pub codec: PacketCodec,
@@ -43,7 +47,7 @@ impl ClientConn {
     pub fn new(stream: TcpStream, peer: SocketAddr, max_packet_size: usize) -> Self {
         let _ = stream.set_nodelay(true);
         ClientConn {
-            stream,
+            stream: ClientStream::Plain(stream),
             rbuf: BytesMut::with_capacity(8 * 1024),
             wbuf: BytesMut::with_capacity(8 * 1024),
             codec: PacketCodec::new(max_packet_size),
@@ -51,6 +55,41 @@ impl ClientConn {
             peer,
             relayed: 0,
         }
+    }
+
+    /// Whether the client switched to TLS.
+    pub fn is_tls(&self) -> bool {
+        self.stream.is_tls()
+    }
+
+    /// Runs the TLS handshake on the client's socket (after its SSLRequest), within
+    /// [`HANDSHAKE_TIMEOUT`]. Bytes of the TLS handshake already read are handed to TLS first.
+    pub async fn start_tls(&mut self, acceptor: &TlsAcceptor) -> Result<(), ClientError> {
+        let ClientStream::Plain(tcp) = std::mem::replace(&mut self.stream, ClientStream::Detached)
+        else {
+            return Err(ClientError::Protocol(ProtocolError::Unsupported {
+                what: "SSLRequest on a connection already using TLS",
+            }));
+        };
+        let early = self.rbuf.split();
+        let accept = acceptor.accept(Rewound::new(early, tcp));
+        let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, accept).await {
+            Ok(Ok(tls)) => tls,
+            Ok(Err(e)) => {
+                return Err(ClientError::Io(io::Error::new(
+                    e.kind(),
+                    format!("TLS handshake: {e}"),
+                )))
+            }
+            Err(_) => {
+                return Err(ClientError::Io(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("TLS handshake not finished within {HANDSHAKE_TIMEOUT:?}"),
+                )))
+            }
+        };
+        self.stream = ClientStream::Tls(Box::new(tls));
+        Ok(())
     }
 
     /// The next whole packet, with the sequence id the codec expects.
@@ -76,7 +115,9 @@ impl ClientConn {
     pub async fn send(&mut self, payload: &[u8]) -> io::Result<()> {
         self.wbuf.clear();
         self.codec.encode(payload, &mut self.wbuf);
-        self.stream.write_all(&self.wbuf).await
+        self.stream.write_all(&self.wbuf).await?;
+        // TLS buffers records until flushed; on TCP this is free.
+        self.stream.flush().await
     }
 
     pub async fn send_err(&mut self, err: &ErrPacket) -> io::Result<()> {
@@ -102,7 +143,8 @@ impl ClientConn {
     /// Sends already framed bytes (packets relayed with the backend's sequence ids).
     pub async fn send_framed(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.relayed += bytes.len();
-        self.stream.write_all(bytes).await
+        self.stream.write_all(bytes).await?;
+        self.stream.flush().await
     }
 }
 

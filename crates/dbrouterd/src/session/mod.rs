@@ -36,6 +36,7 @@ use crate::protocol::response::{ResponseKind, Summary};
 use crate::protocol::{Capabilities, ErrPacket};
 use crate::router::Router;
 use crate::stats::ErrorKind;
+use crate::tls::ServerTls;
 use crate::users::{BackendSecret, UserEntry};
 use client::{ClientConn, ClientError};
 use state::{SessionCommand, SessionState};
@@ -94,22 +95,25 @@ pub enum Forwarded {
     },
 }
 
-/// Serves one client connection to its end.
+/// Serves one client connection to its end; `tls`: the listener's, when it has one.
 pub async fn run(
     stream: TcpStream,
     peer: SocketAddr,
     listener: String,
+    tls: Option<Arc<ServerTls>>,
     router: Arc<Router>,
     shared: Arc<Shared>,
 ) {
     let id = shared.next_connection_id.fetch_add(1, Ordering::Relaxed);
-    let span = info_span!("session", id, client = %peer, listener = %listener, user = field::Empty);
+    let span = info_span!("session", id, client = %peer, listener = %listener, user = field::Empty, tls = field::Empty);
     async move {
         shared.stats.sessions.inc();
         shared.stats.sessions_total.inc();
         let client = ClientConn::new(stream, peer, shared.max_packet_size);
-        if let Some(mut session) = connect(client, id, &router, &shared).await {
-            tracing::Span::current().record("user", session.user.name.as_str());
+        if let Some(mut session) = connect(client, id, tls.as_deref(), &router, &shared).await {
+            let span = tracing::Span::current();
+            span.record("user", session.user.name.as_str());
+            span.record("tls", session.client.is_tls());
             debug!("logged in");
             session.serve().await;
             session.release_all();
@@ -127,13 +131,19 @@ pub async fn run(
 async fn connect(
     mut client: ClientConn,
     id: u32,
+    tls: Option<&ServerTls>,
     router: &Arc<Router>,
     shared: &Arc<Shared>,
 ) -> Option<Session> {
     let scramble = Scramble::generate(&mut rand::thread_rng());
     let version = shared.server_version();
-    let response = match handshake::greet(&mut client, id, &version, &scramble).await {
-        Ok(r) => r,
+    let response = match handshake::greet(&mut client, id, &version, &scramble, tls).await {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            shared.stats.error(ErrorKind::Auth);
+            warn!(reason = "the listener requires TLS", "login refused");
+            return None;
+        }
         Err(ClientError::Closed) => return None,
         Err(e) => {
             shared.stats.error(ErrorKind::Protocol);

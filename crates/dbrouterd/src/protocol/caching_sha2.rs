@@ -1,0 +1,193 @@
+//! `caching_sha2_password` beyond the fast path: the AuthMoreData exchange of its full
+//! authentication, for both sides dbrouterd plays.
+//!
+//! After the client's fast-auth scramble the server answers AuthMoreData (`0x01` + data):
+//! `0x03` fast auth succeeded (an OK follows), `0x04` perform full authentication. Full
+//! authentication needs the cleartext password:
+//! - over TLS the client sends it as it is, NUL-terminated;
+//! - without TLS the client asks for the server's RSA public key (a packet holding `0x02`), the
+//!   server answers AuthMoreData with the key in PEM, and the client sends
+//!   RSA-OAEP(SHA-1)((password + NUL) XOR scramble), the scramble repeated over the length.
+//!
+//! As a client of backends dbrouterd does both ([`encrypt_password`] for the RSA path). As a
+//! server for its own clients it does the TLS path only: without TLS it never asks for full
+//! authentication (see `session::auth`), so it needs no private key.
+
+use rsa::pkcs1::DecodeRsaPublicKey;
+use rsa::pkcs8::DecodePublicKey;
+use rsa::{Oaep, RsaPublicKey};
+
+/// The AuthMoreData packet's first byte.
+pub const AUTH_MORE_DATA: u8 = 0x01;
+/// The client asks for the server's public key.
+pub const REQUEST_PUBLIC_KEY: u8 = 0x02;
+/// AuthMoreData `0x03`: the fast path succeeded.
+pub const FAST_AUTH_SUCCESS: u8 = 0x03;
+/// AuthMoreData `0x04`: send the cleartext password (TLS) or ask for the key (RSA).
+pub const PERFORM_FULL_AUTH: u8 = 0x04;
+
+/// What a server's AuthMoreData packet during `caching_sha2_password` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MoreData<'a> {
+    FastAuthSuccess,
+    PerformFullAuth,
+    /// Anything else: a public key in answer to [`REQUEST_PUBLIC_KEY`], or data we do not know.
+    Other(&'a [u8]),
+}
+
+impl<'a> MoreData<'a> {
+    /// Reads an AuthMoreData payload (with its leading `0x01`); `None` for any other packet.
+    pub fn parse(payload: &'a [u8]) -> Option<Self> {
+        let (&first, data) = payload.split_first()?;
+        if first != AUTH_MORE_DATA {
+            return None;
+        }
+        Some(match data {
+            [FAST_AUTH_SUCCESS] => Self::FastAuthSuccess,
+            [PERFORM_FULL_AUTH] => Self::PerformFullAuth,
+            other => Self::Other(other),
+        })
+    }
+}
+
+/// Why the password could not be encrypted for a backend.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RsaError {
+    #[error("the server's public key is not an RSA public key in PEM (SPKI or PKCS#1)")]
+    BadKey,
+    #[error("the password is too long for the server's RSA key")]
+    TooLong,
+}
+
+/// The cleartext as sent over TLS: the password and a NUL.
+pub fn cleartext_response(password: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(password.len() + 1);
+    out.extend_from_slice(password);
+    out.push(0);
+    out
+}
+
+/// Reads the cleartext a client sent over TLS: up to the first NUL (clients send one; a
+/// missing one is tolerated, as the server does).
+pub fn parse_cleartext(payload: &[u8]) -> &[u8] {
+    match payload.iter().position(|&b| b == 0) {
+        Some(end) => &payload[..end],
+        None => payload,
+    }
+}
+
+/// (password + NUL) XOR scramble, the scramble repeated as needed: what is RSA-encrypted.
+pub fn xor_with_scramble(password: &[u8], scramble: &[u8]) -> Vec<u8> {
+    let mut out = cleartext_response(password);
+    if !scramble.is_empty() {
+        for (b, s) in out.iter_mut().zip(scramble.iter().cycle()) {
+            *b ^= s;
+        }
+    }
+    out
+}
+
+/// Parses the public key a server sent in PEM: `BEGIN PUBLIC KEY` (what MySQL sends) or
+/// `BEGIN RSA PUBLIC KEY`.
+pub fn parse_public_key(pem: &[u8]) -> Result<RsaPublicKey, RsaError> {
+    let text = std::str::from_utf8(pem).map_err(|_| RsaError::BadKey)?;
+    let text = text.trim_matches(|c: char| c == '\0' || c.is_whitespace());
+    RsaPublicKey::from_public_key_pem(text)
+        .or_else(|_| RsaPublicKey::from_pkcs1_pem(text))
+        .map_err(|_| RsaError::BadKey)
+}
+
+/// The RSA full-authentication response: RSA-OAEP(SHA-1) of the password XOR the scramble,
+/// with the key the server sent in PEM.
+pub fn encrypt_password(pem: &[u8], password: &[u8], scramble: &[u8]) -> Result<Vec<u8>, RsaError> {
+    let key = parse_public_key(pem)?;
+    let plain = xor_with_scramble(password, scramble);
+    key.encrypt(&mut rand::thread_rng(), Oaep::new::<sha1::Sha1>(), &plain)
+        .map_err(|_| RsaError::TooLong)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rsa::pkcs8::DecodePrivateKey;
+    use rsa::RsaPrivateKey;
+
+    /// A throwaway 1024-bit key for these tests only (generated with `openssl genpkey`), so the
+    /// tests need no slow key generation.
+    const TEST_KEY: &str = include_str!("caching_sha2_test_key.pem");
+
+    fn keys() -> (RsaPrivateKey, String) {
+        let private = RsaPrivateKey::from_pkcs8_pem(TEST_KEY).expect("test key");
+        let public = rsa::pkcs8::EncodePublicKey::to_public_key_pem(
+            &private.to_public_key(),
+            rsa::pkcs8::LineEnding::LF,
+        )
+        .expect("public PEM");
+        (private, public)
+    }
+
+    #[test]
+    fn more_data_is_read() {
+        assert_eq!(MoreData::parse(&[1, 3]), Some(MoreData::FastAuthSuccess));
+        assert_eq!(MoreData::parse(&[1, 4]), Some(MoreData::PerformFullAuth));
+        assert_eq!(MoreData::parse(&[1, b'-']), Some(MoreData::Other(b"-")));
+        assert_eq!(MoreData::parse(&[0, 4]), None);
+        assert_eq!(MoreData::parse(&[]), None);
+    }
+
+    #[test]
+    fn the_server_recovers_the_password_it_was_sent() {
+        let (private, public) = keys();
+        let scramble = b"abcdefghijklmnopqrst";
+        let sent = encrypt_password(public.as_bytes(), b"apppw", scramble).expect("encrypt");
+        assert_eq!(sent.len(), 128);
+        let plain = private
+            .decrypt(Oaep::new::<sha1::Sha1>(), &sent)
+            .expect("decrypt");
+        let recovered = xor_with_scramble(&plain[..plain.len() - 1], scramble);
+        // XOR twice gives back the password; its NUL was XORed with the scramble too.
+        assert_eq!(&recovered[..5], b"apppw");
+        assert_eq!(plain.last(), Some(&scramble[5]), "NUL XOR scramble");
+    }
+
+    #[test]
+    fn the_scramble_repeats_over_long_passwords() {
+        let out = xor_with_scramble(&[0u8; 25], &[1, 2, 3]);
+        assert_eq!(out.len(), 26);
+        assert_eq!(&out[..7], &[1, 2, 3, 1, 2, 3, 1]);
+        assert_eq!(xor_with_scramble(b"ab", &[]), b"ab\0");
+    }
+
+    #[test]
+    fn keys_in_both_pem_forms_and_bad_keys() {
+        let (private, public) = keys();
+        assert!(parse_public_key(public.as_bytes()).is_ok());
+        let mut with_nul = public.clone().into_bytes();
+        with_nul.push(0);
+        assert!(
+            parse_public_key(&with_nul).is_ok(),
+            "a trailing NUL is fine"
+        );
+        let pkcs1 = rsa::pkcs1::EncodeRsaPublicKey::to_pkcs1_pem(
+            &private.to_public_key(),
+            rsa::pkcs8::LineEnding::LF,
+        )
+        .expect("pkcs1");
+        assert!(parse_public_key(pkcs1.as_bytes()).is_ok());
+        assert_eq!(parse_public_key(b"garbage"), Err(RsaError::BadKey));
+        assert_eq!(parse_public_key(&[0xFF, 0xFE]), Err(RsaError::BadKey));
+        // OAEP-SHA1 with a 1024-bit key holds at most 128 - 42 = 86 bytes.
+        assert_eq!(
+            encrypt_password(public.as_bytes(), &[b'x'; 100], b"s"),
+            Err(RsaError::TooLong)
+        );
+    }
+
+    #[test]
+    fn cleartext_stops_at_the_nul() {
+        assert_eq!(parse_cleartext(b"pw\0"), b"pw");
+        assert_eq!(parse_cleartext(b"pw"), b"pw");
+        assert_eq!(parse_cleartext(b"\0"), b"");
+        assert_eq!(cleartext_response(b"pw"), b"pw\0");
+    }
+}
