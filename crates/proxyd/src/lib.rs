@@ -1,6 +1,7 @@
 //! proxyd: the HTTP (L7) and TCP (L4) load balancer and reverse proxy of the HA stack.
 //!
 //! The data path, outside in:
+//! - [`workers`]: the threads that serve connections, one single-threaded runtime each;
 //! - [`listener`]: sockets, accept loops, PROXY headers from trusted balancers, TLS ([`tls`]);
 //! - [`http`]: client connections (HTTP/1.1, HTTP/2), routing, forwarding, retries, upgrades;
 //! - [`tcp`]: L4 sessions relayed with half-close and idle timeout;
@@ -32,5 +33,6 @@ pub mod status;
 pub mod tcp;
 pub mod tls;
 pub mod upgrade;
+pub mod workers;
 
 pub use service::Proxyd;

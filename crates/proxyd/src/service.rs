@@ -1,6 +1,6 @@
 //! proxyd as a daemon: builds the data path from the configuration, binds the listeners,
-//! starts the accept loops and the active health checks, answers `health`, `status` and its
-//! own commands ([`crate::control`]), rebuilds on reload, hands its listening sockets to a new
+//! starts the accept loops on the worker threads ([`crate::workers`]) and the active health
+//! checks, answers `health`, `status` and its own commands ([`crate::control`]), rebuilds on reload, hands its listening sockets to a new
 //! binary ([`crate::upgrade`]), and on stop stops accepting, closes idle connections and
 //! waits for the rest up to the deadline.
 //!
@@ -35,6 +35,7 @@ use crate::listener::{self, AcceptLoop};
 use crate::metrics::ProxyMetrics;
 use crate::runtime::RuntimeChanges;
 use crate::snapshot::Snapshot;
+use crate::workers::Workers;
 
 /// A listener's accept loop as it runs.
 struct Running {
@@ -80,6 +81,8 @@ pub struct Proxyd {
     control_socket: PathBuf,
     /// Held while an upgrade handoff runs.
     upgrading: Arc<AtomicBool>,
+    /// The threads that accept and serve connections (`workers`).
+    workers: Workers,
 }
 
 impl Proxyd {
@@ -105,10 +108,10 @@ impl Proxyd {
             tasks: self.tasks.clone(),
             drain: self.drain.clone(),
         };
-        // Tracked like the connections: a graceful stop waits until the loop has seen the
-        // stop, so a connection it accepted just before is spawned (and tracked) rather than
-        // closed unanswered by an exit that found no connection task to wait for.
-        self.tasks.spawn(accept.run());
+        // Tracked like the connections (in `spawn`): a graceful stop waits until the loop
+        // has seen the stop, so a connection it accepted just before is spawned (and tracked)
+        // rather than closed unanswered by an exit that found no connection task to wait for.
+        accept.spawn(&self.workers);
         Running {
             config: config.clone(),
             socket,
@@ -281,6 +284,8 @@ impl Service for Proxyd {
             let snapshot = Arc::new(ArcSwap::from_pointee(snapshot));
             let collector = crate::server_metrics::ServerCollector::new(Arc::clone(&snapshot))?;
             ctx.metrics.registry().register(Box::new(collector))?;
+            let shutdown = ctx.shutdown.child_token();
+            let workers = Workers::start(config.workers.resolve(), &shutdown)?;
             let proxyd = Arc::new(Proxyd {
                 access_log: Mutex::new(None),
                 state: Mutex::new(State {
@@ -291,11 +296,12 @@ impl Service for Proxyd {
                 metrics,
                 listeners: Mutex::new(BTreeMap::new()),
                 health_stop: Mutex::new(CancellationToken::new()),
-                shutdown: ctx.shutdown.child_token(),
+                shutdown,
                 drain: CancellationToken::new(),
                 tasks: TaskTracker::new(),
                 control_socket: config.control.socket_path(Self::NAME),
                 upgrading: Arc::new(AtomicBool::new(false)),
+                workers,
             });
             // Upgrading: the old process's runtime changes, for the pools the file left alone.
             let runtime = match crate::upgrade::takeover::take_runtime() {

@@ -2,11 +2,12 @@
 //!
 //! [`bind`] opens a listener's socket with `SO_REUSEADDR`, `SO_REUSEPORT` only when the
 //! listener asks for it (so a second proxyd cannot silently share a port), and the
-//! configured backlog. [`AcceptLoop::run`] accepts while the listener's `max_connections` allows,
-//! fetches the running configuration for every new connection (so after a reload new
-//! connections use the new one while open ones keep theirs), and hands the connection to
-//! [`connection::handle`]. The pieces: [`connection`] (PROXY header, TLS, HTTP or TCP) and
-//! [`trusted`] (who may send a PROXY header) and [`rate_limit`] (requests per client address).
+//! configured backlog. [`AcceptLoop::spawn`] accepts on every worker ([`crate::workers`])
+//! while the listener's `max_connections` allows, fetches the running configuration for
+//! every new connection (so after a reload new connections use the new one while open ones
+//! keep theirs), and hands the connection to [`connection::handle`]. The pieces:
+//! [`connection`] (PROXY header, TLS, HTTP or TCP) and [`trusted`] (who may send a PROXY
+//! header) and [`rate_limit`] (requests per client address).
 
 pub mod connection;
 pub mod rate_limit;
@@ -27,6 +28,7 @@ use tracing::{error, info};
 use crate::config::Listener;
 use crate::metrics::ProxyMetrics;
 use crate::snapshot::Snapshot;
+use crate::workers::Workers;
 
 /// Default `listen()` backlog, as nginx's on Linux.
 pub const DEFAULT_BACKLOG: u32 = 511;
@@ -107,9 +109,33 @@ pub struct AcceptLoop {
 }
 
 impl AcceptLoop {
-    pub async fn run(self) {
+    /// Starts the loop on every worker, each accepting from a duplicate of the socket; the
+    /// listener's `max_connections` counts the connections of all of them.
+    pub fn spawn(self, workers: &Workers) {
         let limit = self.max_connections.map(|n| Arc::new(Semaphore::new(n)));
-        let local = self.socket.local_addr().ok();
+        let this = Arc::new(self);
+        for handle in workers.handles() {
+            let socket = match socket2::SockRef::from(&*this.socket).try_clone() {
+                Ok(socket) => socket,
+                Err(e) => {
+                    error!(listener = %this.name, error = %e, "cannot share the socket with a worker");
+                    continue;
+                }
+            };
+            let accept = Arc::clone(&this);
+            let limit = limit.clone();
+            // Tracked from here, before the worker polls it, so a stop never misses it.
+            handle.spawn(this.tasks.track_future(async move {
+                match TcpListener::from_std(socket.into()) {
+                    Ok(socket) => accept.run(socket, limit).await,
+                    Err(e) => error!(listener = %accept.name, error = %e, "worker cannot accept"),
+                }
+            }));
+        }
+    }
+
+    async fn run(&self, socket: TcpListener, limit: Option<Arc<Semaphore>>) {
+        let local = socket.local_addr().ok();
         loop {
             let permit = match &limit {
                 Some(limit) => tokio::select! {
@@ -123,7 +149,7 @@ impl AcceptLoop {
             };
             let (stream, peer) = tokio::select! {
                 () = self.stop.cancelled() => break,
-                accepted = self.socket.accept() => match accepted {
+                accepted = socket.accept() => match accepted {
                     Ok(pair) => pair,
                     Err(e) => {
                         // Out of file descriptors and the like: back off a little, go on.
