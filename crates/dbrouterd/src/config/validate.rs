@@ -188,12 +188,6 @@ mod tests {
     }
 
     #[test]
-    fn failover_settings_are_checked() {
-        let text = include_str!("../../../../deploy/examples/dbrouterd.yaml");
-        let path = std::path::Path::new("dbrouterd.yaml");
-        let half = text.replace("failover:\n", "failover:\n  replication_user: repl\n");
-        let err = ha_core::config::parse::<Config>(path, &half).expect_err("user without password");
-    #[test]
     fn listener_tls_is_read_and_checked() {
         let text = include_str!("../../../../deploy/examples/dbrouterd.yaml");
         let path = std::path::Path::new("dbrouterd.yaml");
@@ -218,6 +212,12 @@ mod tests {
         assert!(ha_core::config::parse::<Config>(path, &text.replace(listener, &unknown)).is_err());
     }
 
+    #[test]
+    fn failover_settings_are_checked() {
+        let text = include_str!("../../../../deploy/examples/dbrouterd.yaml");
+        let path = std::path::Path::new("dbrouterd.yaml");
+        let half = text.replace("failover:\n", "failover:\n  replication_user: repl\n");
+        let err = ha_core::config::parse::<Config>(path, &half).expect_err("user without password");
         assert!(err.to_string().contains("replication_password"), "{err}");
         let no_standby = text.replace("role: standby", "role: replica");
         let err = ha_core::config::parse::<Config>(path, &no_standby).expect_err("no standby");
