@@ -61,36 +61,67 @@ pub async fn check(
     auth_response: &[u8],
     scramble: &Scramble,
 ) -> Result<bool, ClientError> {
+    let cleartext = user.credential.cleartext();
+    // The fast path needs the cleartext here; full authentication needs TLS.
+    let sha2_possible = cleartext.is_some() || client.is_tls();
     let ok = match plugin.unwrap_or(NATIVE_PASSWORD) {
         NATIVE_PASSWORD => user.verify_native(scramble.as_bytes(), auth_response),
-        CACHING_SHA2_PASSWORD if user.credential.cleartext().is_some() => {
-            let pw = user.credential.cleartext().unwrap_or_default();
-            let ok = verify_caching_sha2(scramble.as_bytes(), pw, auth_response);
-            if ok {
-                // AuthMoreData: fast_auth_success; the OK follows.
-                client.send(&[AUTH_MORE_DATA, FAST_AUTH_SUCCESS]).await?;
+        CACHING_SHA2_PASSWORD if sha2_possible => {
+            let mut response = auth_response.to_vec();
+            if response.is_empty() && cleartext != Some(&b""[..]) {
+                // A client whose own default plugin is not the greeting's sends no data and
+                // waits to be asked again with a scramble for its plugin, as MySQL does.
+                client
+                    .send(&auth_switch(CACHING_SHA2_PASSWORD, scramble))
+                    .await?;
+                response = client.read_packet().await?.payload.to_vec();
             }
-            ok
-        }
-        CACHING_SHA2_PASSWORD if client.is_tls() => {
-            // Only the hash is known: the fast path cannot be checked, the cleartext can.
-            client.send(&[AUTH_MORE_DATA, PERFORM_FULL_AUTH]).await?;
-            let answer = client.read_packet().await?;
-            verify_cleartext(user, scramble, parse_cleartext(&answer.payload))
+            check_caching_sha2(client, user, &response, scramble).await?
         }
         _ => {
-            let mut switch = Vec::with_capacity(48);
-            switch.push(0xFE);
-            switch.extend_from_slice(NATIVE_PASSWORD.as_bytes());
-            switch.push(0);
-            switch.extend_from_slice(scramble.as_bytes());
-            switch.push(0);
-            client.send(&switch).await?;
+            client.send(&auth_switch(NATIVE_PASSWORD, scramble)).await?;
             let answer = client.read_packet().await?;
             user.verify_native(scramble.as_bytes(), &answer.payload)
         }
     };
     Ok(ok)
+}
+
+/// A `caching_sha2_password` response: the fast path against the cleartext password, or, for
+/// a user with only a hash (the caller made sure the client is on TLS), full authentication.
+async fn check_caching_sha2(
+    client: &mut ClientConn,
+    user: &UserEntry,
+    response: &[u8],
+    scramble: &Scramble,
+) -> Result<bool, ClientError> {
+    if let Some(password) = user.credential.cleartext() {
+        let ok = verify_caching_sha2(scramble.as_bytes(), password, response);
+        if ok {
+            // AuthMoreData: fast_auth_success; the OK follows.
+            client.send(&[AUTH_MORE_DATA, FAST_AUTH_SUCCESS]).await?;
+        }
+        return Ok(ok);
+    }
+    // Only the hash is known: the fast path cannot be checked, the cleartext can.
+    client.send(&[AUTH_MORE_DATA, PERFORM_FULL_AUTH]).await?;
+    let answer = client.read_packet().await?;
+    Ok(verify_cleartext(
+        user,
+        scramble,
+        parse_cleartext(&answer.payload),
+    ))
+}
+
+/// AuthSwitchRequest: the plugin's name and our scramble, each NUL-terminated.
+fn auth_switch(plugin: &str, scramble: &Scramble) -> Vec<u8> {
+    let mut switch = Vec::with_capacity(48);
+    switch.push(0xFE);
+    switch.extend_from_slice(plugin.as_bytes());
+    switch.push(0);
+    switch.extend_from_slice(scramble.as_bytes());
+    switch.push(0);
+    switch
 }
 
 /// Checks a cleartext password against the user's credential (hash-only users learn their
