@@ -6,7 +6,9 @@
 
 pub mod backend;
 pub mod daemon;
+pub mod dbrouter_tls;
 pub mod mariadb;
+pub mod mysql8_backend;
 pub mod mysql_client;
 pub mod netns;
 pub mod stack;
