@@ -13,6 +13,10 @@
 //! - [`ResponseKind::Query`] (COM_QUERY, COM_STMT_EXECUTE): OK | ERR | LOCAL INFILE request |
 //!   column count, column definitions, EOF (unless `DEPRECATE_EOF`), rows, and EOF or an OK
 //!   with a 0xFE header; repeated while `MORE_RESULTS_EXISTS` is set.
+//! - [`ResponseKind::Cursor`] (COM_STMT_EXECUTE asking for a cursor): as `Query`, except
+//!   that a result set for which the server opened the cursor stops after its column
+//!   definitions, at the EOF (without `DEPRECATE_EOF`) or OK with a 0xFE header that carries
+//!   `CURSOR_EXISTS`: its rows come later, with COM_STMT_FETCH.
 //! - [`ResponseKind::FieldList`] (COM_FIELD_LIST): column definitions up to EOF, or ERR.
 //! - [`ResponseKind::Fetch`] (COM_STMT_FETCH): rows up to EOF, or ERR.
 //! - [`ResponseKind::Single`] (PING, RESET_CONNECTION, STATISTICS, SET_OPTION ...): one packet.
@@ -25,6 +29,7 @@ use super::{Capabilities, ErrPacket, OkPacket, ProtocolError, StatusFlags};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResponseKind {
     Query,
+    Cursor,
     FieldList,
     Fetch,
     Single,
@@ -91,7 +96,7 @@ impl ResponseScanner {
         let state = match kind {
             ResponseKind::FieldList => State::Columns(u64::MAX),
             ResponseKind::Fetch => State::Rows,
-            ResponseKind::Query | ResponseKind::Single => State::Start,
+            ResponseKind::Query | ResponseKind::Cursor | ResponseKind::Single => State::Start,
         };
         Self {
             kind,
@@ -242,6 +247,12 @@ impl ResponseScanner {
             State::ColumnsEof => {
                 if first == Some(0xFE) && payload.len() < 9 {
                     self.state = State::Rows;
+                    if self.kind == ResponseKind::Cursor {
+                        self.eof(payload);
+                        if self.cursor_opened() {
+                            self.after_result();
+                        }
+                    }
                 } else {
                     return Err(ProtocolError::Malformed {
                         what: "response: EOF after column definitions",
@@ -255,7 +266,7 @@ impl ResponseScanner {
                 } else {
                     self.eof(payload);
                 }
-                if self.kind == ResponseKind::Query {
+                if matches!(self.kind, ResponseKind::Query | ResponseKind::Cursor) {
                     self.after_result();
                 } else {
                     self.state = State::Done;
@@ -264,6 +275,13 @@ impl ResponseScanner {
             State::Done => {}
         }
         Ok(None)
+    }
+
+    /// The last EOF/OK said that the server opened a cursor for the result set.
+    fn cursor_opened(&self) -> bool {
+        self.summary
+            .status
+            .is_some_and(|s| s.contains(StatusFlags::CURSOR_EXISTS))
     }
 
     fn after_result(&mut self) {

@@ -231,10 +231,12 @@ impl Session {
                     return Ok(());
                 }
             };
-            let summary = match self
-                .try_forward(routed.index, &out, ResponseKind::Query)
-                .await?
-            {
+            let kind = if header.opens_cursor() {
+                ResponseKind::Cursor
+            } else {
+                ResponseKind::Query
+            };
+            let summary = match self.try_forward(routed.index, &out, kind).await? {
                 Some(Forwarded::Answered(summary)) => Some(summary),
                 Some(Forwarded::Lost {
                     backend,

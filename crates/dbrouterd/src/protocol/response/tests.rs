@@ -71,6 +71,31 @@ fn deprecate_eof_result_sets_end_at_an_ok_with_fe_header() {
 }
 
 #[test]
+fn an_opened_cursor_ends_the_response_after_the_column_definitions() {
+    let column =
+        b"\x03def\x00\x00\x00\x01a\x00\x0c\x3f\x00\x01\x00\x00\x00\x03\x00\x00\x00\x00\x00";
+    let eof_cursor: &[u8] = b"\xfe\x00\x00\x42\x00"; // AUTOCOMMIT | CURSOR_EXISTS
+    let bytes = frame(&[b"\x01", column, eof_cursor]);
+    for step in [1, bytes.len()] {
+        let mut s = ResponseScanner::new(ResponseKind::Cursor, EOF_CAPS);
+        assert_eq!(scan_in_steps(&mut s, &bytes, step), bytes.len());
+        assert!(s
+            .summary()
+            .status
+            .unwrap()
+            .contains(StatusFlags::CURSOR_EXISTS));
+    }
+    let ok_cursor: &[u8] = b"\xfe\x00\x00\x42\x00\x00\x00";
+    let bytes = frame(&[b"\x01", column, ok_cursor]);
+    let mut s = ResponseScanner::new(ResponseKind::Cursor, DEPRECATE);
+    assert_eq!(scan_in_steps(&mut s, &bytes, 1), bytes.len());
+    // No cursor after all (the server sends the rows at once): the rows follow.
+    let bytes = frame(&[b"\x01", column, EOF_AUTOCOMMIT, b"\x011", EOF_AUTOCOMMIT]);
+    let mut s = ResponseScanner::new(ResponseKind::Cursor, EOF_CAPS);
+    assert_eq!(scan_in_steps(&mut s, &bytes, 1), bytes.len());
+}
+
+#[test]
 fn more_results_continue_to_the_next_result() {
     let first_ok = b"\x00\x00\x00\x0a\x00\x00\x00"; // AUTOCOMMIT | MORE_RESULTS_EXISTS
     let bytes = frame(&[first_ok, OK_AUTOCOMMIT]);
