@@ -30,7 +30,6 @@ pub struct Shared {
     pub topology: Arc<Topology>,
     pub next_connection_id: AtomicU32,
     pub max_packet_size: usize,
-    pub max_prepared_per_connection: usize,
     server_version: Mutex<Option<String>>,
 }
 
@@ -42,7 +41,6 @@ impl Shared {
             topology: Arc::new(topology),
             next_connection_id: AtomicU32::new(1),
             max_packet_size: crate::protocol::packet::DEFAULT_MAX_PACKET_SIZE,
-            max_prepared_per_connection: crate::prepared::MAX_PER_CONNECTION,
             server_version: Mutex::new(None),
         }
     }

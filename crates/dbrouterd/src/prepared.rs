@@ -135,21 +135,27 @@ impl Prepared {
         }
     }
 
-    /// When `backend` is full, the least recently used statement there (other than `keep`):
-    /// its client id and backend id, already forgotten for that backend. Close it there.
+    /// Called after a statement was prepared on `backend`: when that made it hold more than
+    /// `max_per_connection`, the least recently used statement there (other than `keep`, and
+    /// not one whose open cursor or long data holds it there): its backend id, already
+    /// forgotten for that backend. Close it there.
     pub fn evict_on(&mut self, backend: usize, keep: u32) -> Option<u32> {
         let on_backend = self
             .stmts
             .values()
             .filter(|s| s.on.iter().any(|(b, _, _)| *b == backend))
             .count();
-        if on_backend < self.max_per_connection {
+        if on_backend <= self.max_per_connection {
             return None;
         }
         let (victim, _) = self
             .stmts
             .iter()
-            .filter(|(id, s)| **id != keep && s.on.iter().any(|(b, _, _)| *b == backend))
+            .filter(|(id, s)| {
+                **id != keep
+                    && s.stuck_to != Some(backend)
+                    && s.on.iter().any(|(b, _, _)| *b == backend)
+            })
             .min_by_key(|(_, s)| s.last_used)?;
         let victim = *victim;
         let s = self.stmts.get_mut(&victim)?;
@@ -254,10 +260,28 @@ mod tests {
         let c = classify(b"SELECT 1");
         let a = p.insert(Bytes::new(), c, 0, 0, 100);
         let b = p.insert(Bytes::new(), c, 0, 0, 101);
+        assert_eq!(p.evict_on(0, b), None, "two fit");
         p.get_mut(a);
-        assert_eq!(p.evict_on(0, 0), Some(101));
+        let third = p.insert(Bytes::new(), c, 0, 0, 102);
+        assert_eq!(p.evict_on(0, third), Some(101));
         assert_eq!(p.on_backend(b, 0), None);
         assert_eq!(p.on_backend(a, 0), Some((100, false)));
-        assert_eq!(p.evict_on(0, 0), None);
+        assert_eq!(p.evict_on(0, third), None);
+    }
+
+    #[test]
+    fn a_statement_held_by_its_cursor_is_not_evicted() {
+        let mut p = Prepared {
+            max_per_connection: 1,
+            ..Default::default()
+        };
+        let c = classify(b"SELECT 1");
+        let cursor = p.insert(Bytes::new(), c, 0, 0, 100);
+        if let Some(s) = p.get_mut(cursor) {
+            s.stuck_to = Some(0);
+        }
+        let other = p.insert(Bytes::new(), c, 0, 0, 101);
+        assert_eq!(p.evict_on(0, other), None);
+        assert_eq!(p.on_backend(cursor, 0), Some((100, false)));
     }
 }

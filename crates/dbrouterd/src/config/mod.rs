@@ -200,10 +200,17 @@ pub struct ConnectionPool {
     pub idle_timeout: Duration,
     #[serde(default = "two_seconds")]
     pub checkout_timeout: Duration,
+    /// Prepared statements a session keeps open on one backend connection; past that the
+    /// least recently used is closed there (and prepared again when used again).
+    #[serde(default = "max_prepared_per_connection")]
+    pub max_prepared_per_connection: usize,
 }
 
 fn max_per_backend() -> usize {
     200
+}
+fn max_prepared_per_connection() -> usize {
+    crate::prepared::MAX_PER_CONNECTION
 }
 fn sixty_seconds() -> Duration {
     Duration::from_secs(60)
@@ -216,6 +223,7 @@ impl Default for ConnectionPool {
             min_idle: 0,
             idle_timeout: sixty_seconds(),
             checkout_timeout: two_seconds(),
+            max_prepared_per_connection: max_prepared_per_connection(),
         }
     }
 }

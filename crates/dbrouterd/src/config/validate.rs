@@ -153,6 +153,12 @@ impl Validate for Config {
                     "must be at least 1",
                 );
             }
+            if pool.connection_pool.max_prepared_per_connection == 0 {
+                p.at(
+                    format!("{at}.connection_pool.max_prepared_per_connection"),
+                    "must be at least 1",
+                );
+            }
             if pool.connection_pool.min_idle > pool.connection_pool.max_per_backend {
                 p.at(
                     format!("{at}.connection_pool.min_idle"),

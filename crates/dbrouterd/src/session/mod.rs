@@ -190,7 +190,7 @@ async fn connect(
         counted_transaction: None,
         writing: None,
     };
-    session.stmts.max_per_connection = shared.max_prepared_per_connection;
+    session.stmts.max_per_connection = router.config.connection_pool.max_prepared_per_connection;
     if let Some(db) = response.database {
         let mut payload = vec![crate::protocol::Command::InitDb.byte()];
         payload.extend_from_slice(&db);
