@@ -10,7 +10,7 @@
 //!
 //! `caching_sha2_password` fast auth: response = SHA256(password) XOR
 //! SHA256(SHA256(SHA256(password)) + scramble). Its full authentication needs the cleartext
-//! password (over TLS or RSA), so it is not covered here.
+//! password (over TLS or RSA): see [`super::caching_sha2`].
 //!
 //! What the proxy can log in to backends with, per configured user:
 //! - a cleartext `password`: any plugin, any time (pool warm-up included);

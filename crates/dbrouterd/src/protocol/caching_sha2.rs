@@ -183,6 +183,31 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// What a server or client sends during full authentication never panics a decoder.
+        #[test]
+        fn arbitrary_auth_data_gives_a_value_or_an_error(
+            payload in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600),
+        ) {
+            let _ = MoreData::parse(&payload);
+            let _ = parse_cleartext(&payload);
+            proptest::prop_assert!(encrypt_password(&payload, b"pw", b"scramble").is_err());
+        }
+
+        /// The server, XORing again with the scramble, gets the password and its NUL back.
+        #[test]
+        fn xor_with_the_scramble_is_its_own_inverse(
+            password in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80),
+            scramble in proptest::collection::vec(proptest::prelude::any::<u8>(), 1..40),
+        ) {
+            let sent = xor_with_scramble(&password, &scramble);
+            let back: Vec<u8> = sent.iter().zip(scramble.iter().cycle()).map(|(b, s)| b ^ s).collect();
+            proptest::prop_assert_eq!(back, cleartext_response(&password));
+        }
+    }
+
     #[test]
     fn cleartext_stops_at_the_nul() {
         assert_eq!(parse_cleartext(b"pw\0"), b"pw");
