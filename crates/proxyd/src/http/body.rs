@@ -19,8 +19,8 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 
+use super::h1::response_body::ResponseStream;
 use super::h1::RequestStream;
-use crate::pool::upstream::Sender;
 use crate::pool::InFlight;
 
 /// Errors of bodies streaming through proxyd.
@@ -127,6 +127,12 @@ pub struct RequestBody {
 }
 
 impl RequestBody {
+    /// Whether nothing of the body has been taken by this attempt or another one, so it can
+    /// still be sent (again).
+    pub fn untouched(&self) -> bool {
+        self.taken.is_none() && !(self.done && self.source.is_some())
+    }
+
     pub fn empty() -> Self {
         Self {
             source: None,
@@ -174,19 +180,30 @@ impl Body for RequestBody {
 /// A server's answer on its way to the client; see the [module docs](self).
 #[derive(Debug)]
 pub struct UpstreamBody {
-    body: Incoming,
-    /// The upstream connection, given back to its server's pool once `body` has ended.
-    connection: Option<Sender>,
-    done: bool,
+    source: Source,
     in_flight: Option<InFlight>,
 }
 
+#[derive(Debug)]
+enum Source {
+    /// From a raw keep-alive connection ([`super::h1::upstream`]).
+    H1(ResponseStream),
+    /// From hyper's client (the answer to an upgrade request that was not upgraded); its
+    /// connection is not reused.
+    Hyper(Incoming),
+}
+
 impl UpstreamBody {
-    pub fn new(body: Incoming, connection: Sender, in_flight: InFlight) -> Self {
+    pub fn h1(body: ResponseStream, in_flight: InFlight) -> Self {
         Self {
-            done: body.is_end_stream(),
-            body,
-            connection: Some(connection),
+            source: Source::H1(body),
+            in_flight: Some(in_flight),
+        }
+    }
+
+    pub fn hyper(body: Incoming, in_flight: InFlight) -> Self {
+        Self {
+            source: Source::Hyper(body),
             in_flight: Some(in_flight),
         }
     }
@@ -195,11 +212,10 @@ impl UpstreamBody {
 impl Drop for UpstreamBody {
     fn drop(&mut self) {
         // A body not read to its end leaves its connection mid-message: closed, not reused.
-        let ended = self.done || self.body.is_end_stream();
-        if let (true, Some(connection), Some(in_flight)) =
-            (ended, self.connection.take(), self.in_flight.as_ref())
-        {
-            in_flight.server().connections().put_back(connection);
+        if let (Source::H1(body), Some(in_flight)) = (&mut self.source, self.in_flight.as_ref()) {
+            if let Some(conn) = body.reusable() {
+                in_flight.server().connections().put_back(conn);
+            }
         }
     }
 }
@@ -223,34 +239,41 @@ impl ResponseBody {
 
 impl Body for ResponseBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BoxError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match self.get_mut() {
-            ResponseBody::Upstream(up) => {
-                let polled = Pin::new(&mut up.body).poll_frame(cx);
-                if let Poll::Ready(None) = polled {
-                    up.done = true;
-                }
-                polled
-            }
+            ResponseBody::Upstream(up) => match &mut up.source {
+                Source::H1(body) => Pin::new(body)
+                    .poll_frame(cx)
+                    .map(|f| f.map(|r| r.map_err(BoxError::from))),
+                Source::Hyper(body) => Pin::new(body)
+                    .poll_frame(cx)
+                    .map(|f| f.map(|r| r.map_err(BoxError::from))),
+            },
             ResponseBody::Short(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match self {
-            ResponseBody::Upstream(up) => up.done || up.body.is_end_stream(),
+            ResponseBody::Upstream(up) => match &up.source {
+                Source::H1(body) => body.is_end_stream(),
+                Source::Hyper(body) => body.is_end_stream(),
+            },
             ResponseBody::Short(bytes) => bytes.is_none(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match self {
-            ResponseBody::Upstream(up) => up.body.size_hint(),
+            ResponseBody::Upstream(up) => match &up.source {
+                Source::H1(body) => body.size_hint(),
+                Source::Hyper(body) => body.size_hint(),
+            },
             ResponseBody::Short(bytes) => {
                 SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
             }

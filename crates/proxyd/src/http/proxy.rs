@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use hyper::body::Body;
 use hyper::header::{HeaderValue, HOST, SET_COOKIE};
 use hyper::http::request::Parts;
 use hyper::{Method, Request, Response, StatusCode, Uri, Version};
@@ -26,6 +27,7 @@ use tracing::{debug, warn};
 use super::affinity::affinity;
 use super::body::{ClientBody, ReplayableBody, ResponseBody, UpstreamBody};
 use super::errors::ProxyError;
+use super::h1::{self, response_body::ResponseStream};
 use super::headers::{self, ClientInfo};
 use super::route::Routes;
 use super::upgrade::{self, ClientUpgrade};
@@ -159,6 +161,18 @@ async fn forward(
     let idempotent = is_idempotent(&parts.method);
     let body = ReplayableBody::new(body);
     let mut client_upgrade = client_upgrade;
+    // Requests but upgrades go out as bytes written once for every server tried.
+    let request_head = client_upgrade.is_none().then(|| {
+        let probe = body.attempt();
+        h1::upstream::request_head(
+            &parts.method,
+            &uri,
+            &parts.headers,
+            &probe.size_hint(),
+            probe.is_end_stream(),
+        )
+    });
+    let head_request = parts.method == Method::HEAD;
 
     let started = Instant::now();
     let deadline = pool.retry.timeout.map(|t| started + t);
@@ -190,27 +204,48 @@ async fn forward(
         if let Some(trace) = trace.as_deref_mut() {
             trace.attempt(&server, attempt);
         }
-        let mut upstream = Request::new(body.attempt());
-        *upstream.method_mut() = parts.method.clone();
-        *upstream.uri_mut() = uri.clone();
-        *upstream.version_mut() = Version::HTTP_11;
-        // The last possible attempt takes the headers; earlier ones copy them for a retry.
-        *upstream.headers_mut() = if attempt + 1 < tries {
-            parts.headers.clone()
-        } else {
-            std::mem::take(&mut parts.headers)
-        };
 
         let mut wait = pool.timeouts.read.get() + pool.timeouts.connect.get();
         if let Some(deadline) = deadline {
             wait = wait.min(deadline.saturating_duration_since(Instant::now()));
         }
         let sent_at = Instant::now();
-        let exchange = server.connections().send(server.address(), upstream);
-        let outcome = tokio::time::timeout(wait, exchange).await;
+        let outcome = match &request_head {
+            Some((head, framing)) => {
+                let exchange = h1::upstream::exchange(
+                    server.connections(),
+                    server.address(),
+                    head,
+                    body.attempt(),
+                    *framing,
+                    head_request,
+                );
+                tokio::time::timeout(wait, exchange)
+                    .await
+                    .map(|r| r.map(Answer::H1))
+            }
+            None => {
+                let mut upstream = Request::new(body.attempt());
+                *upstream.method_mut() = parts.method.clone();
+                *upstream.uri_mut() = uri.clone();
+                *upstream.version_mut() = Version::HTTP_11;
+                // The last possible attempt takes the headers; earlier ones copy them.
+                *upstream.headers_mut() = if attempt + 1 < tries {
+                    parts.headers.clone()
+                } else {
+                    std::mem::take(&mut parts.headers)
+                };
+                let exchange = server
+                    .connections()
+                    .send_upgrade(server.address(), upstream);
+                tokio::time::timeout(wait, exchange)
+                    .await
+                    .map(|r| r.map(Answer::Hyper))
+            }
+        };
         let (kind, nothing_sent, detail) = match outcome {
-            Ok(Ok((mut response, connection))) => {
-                let status = response.status();
+            Ok(Ok(answer)) => {
+                let status = answer.status();
                 let upstream_time = sent_at.elapsed();
                 server.stats().record(status.as_u16(), upstream_time);
                 if let Some(trace) = trace.as_deref_mut() {
@@ -236,15 +271,23 @@ async fn forward(
                 if failed && pool.is_passive_failure(kind) {
                     note_failure(pool, &server, kind, &format!("status {status}"), conn);
                 }
-                if status == StatusCode::SWITCHING_PROTOCOLS {
-                    if let Some(client_upgrade) = client_upgrade.take() {
-                        let server_upgrade = hyper::upgrade::on(&mut response);
-                        upgrade::tunnel(client_upgrade, server_upgrade, in_flight);
-                        return Ok(switching_protocols(response));
+                let (parts, body) = match answer {
+                    Answer::Hyper(mut response) => {
+                        if status == StatusCode::SWITCHING_PROTOCOLS {
+                            if let Some(client_upgrade) = client_upgrade.take() {
+                                let server_upgrade = hyper::upgrade::on(&mut response);
+                                upgrade::tunnel(client_upgrade, server_upgrade, in_flight);
+                                return Ok(switching_protocols(response));
+                            }
+                        }
+                        let (parts, body) = response.into_parts();
+                        (parts, UpstreamBody::hyper(body, in_flight))
                     }
-                }
-                let (parts, body) = response.into_parts();
-                let body = UpstreamBody::new(body, connection, in_flight);
+                    Answer::H1(response) => {
+                        let (parts, body) = response.into_parts();
+                        (parts, UpstreamBody::h1(body, in_flight))
+                    }
+                };
                 return Ok(relay_response(
                     parts,
                     body,
@@ -289,6 +332,21 @@ async fn forward(
             format!("every server of pool {} is down or busy", pool.name),
         )
     }))
+}
+
+/// A server's answer: from a raw keep-alive connection, or from hyper (upgrade requests).
+enum Answer {
+    H1(Response<ResponseStream>),
+    Hyper(Response<hyper::body::Incoming>),
+}
+
+impl Answer {
+    fn status(&self) -> StatusCode {
+        match self {
+            Answer::H1(response) => response.status(),
+            Answer::Hyper(response) => response.status(),
+        }
+    }
 }
 
 fn queue_failure(why: Unavailable, pool: &Pool) -> Failure {

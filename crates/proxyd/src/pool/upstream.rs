@@ -1,24 +1,29 @@
-//! Upstream HTTP/1.1 connections of one server: a stack of idle keep-alive connections
-//! (hyper's `client::conn::http1` handles), checked out for one request and pushed back when
-//! the response body has been read to its end.
+//! Upstream HTTP/1.1 connections of one server: a stack of idle keep-alive connections (raw
+//! TCP streams with their read buffers), checked out for one exchange
+//! ([`crate::http::h1::upstream`]) and pushed back when the response body has been read to
+//! its end.
 //!
-//! This replaces hyper-util's pooled client on the hot path: one short mutex hold per
-//! checkout and per check-in, no connector future, no per-host key hashing, no pool reaper
-//! task. The most recently used connection goes out first (a LIFO stack keeps few
-//! connections warm and lets the others reach their idle timeout).
+//! One short mutex hold per checkout and per check-in; the most recently used connection
+//! goes out first (a LIFO stack keeps few connections warm and lets the others reach their
+//! idle timeout). The connection is used from the client connection's own task: no
+//! connection task, no channel per request.
 //!
 //! The keep-alive race (a server closing an idle connection just as proxyd reuses it) is
 //! handled in two places: connections idle longer than `keepalive.idle_timeout` (kept
-//! shorter than the servers' own) are never reused, and a request that a reused connection
-//! refused before any byte of it was written goes to the next idle connection or a fresh
-//! one, whatever its method.
+//! shorter than the servers' own) are never reused, and a request that fails on a reused
+//! connection before any byte of the response came back is sent again on the next idle
+//! connection or a fresh one, whatever its method, as long as none of its body was sent.
+//!
+//! Upgrade requests (WebSocket) take a fresh hyper connection of their own instead
+//! ([`ConnPool::send_upgrade`]): the socket becomes the tunnel and never comes back here.
 
 use std::net::SocketAddr;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use bytes::BytesMut;
 use hyper::body::Incoming;
-use hyper::client::conn::http1::{self, SendRequest};
+use hyper::client::conn::http1;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
@@ -51,9 +56,6 @@ impl Default for Settings {
     }
 }
 
-/// A connection ready for one request.
-pub type Sender = SendRequest<RequestBody>;
-
 /// Why an upstream request failed.
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
@@ -65,8 +67,18 @@ pub enum UpstreamError {
     Exchange(String),
 }
 
+/// An open upstream connection and the bytes read from it but not used yet.
+#[derive(Debug)]
+pub struct Conn {
+    pub stream: TcpStream,
+    pub buf: BytesMut,
+}
+
+/// Largest read buffer an idle connection keeps; a larger one is dropped while idle.
+const IDLE_BUF: usize = 16 * 1024;
+
 struct Idle {
-    sender: Sender,
+    conn: Conn,
     since: Instant,
 }
 
@@ -101,21 +113,26 @@ impl ConnPool {
         self.lock().len()
     }
 
-    /// The most recently used idle connection still open and not idle too long.
-    fn pop_idle(&self) -> Option<Sender> {
+    /// The most recently used idle connection not idle too long. It may have been closed by
+    /// the server meanwhile: see [`is_open`].
+    pub fn pop_idle(&self) -> Option<Conn> {
         let mut idle = self.lock();
         while let Some(entry) = idle.pop() {
-            if entry.since.elapsed() < self.settings.idle_timeout && !entry.sender.is_closed() {
-                return Some(entry.sender);
+            if entry.since.elapsed() < self.settings.idle_timeout {
+                return Some(entry.conn);
             }
         }
         None
     }
 
     /// Gives back a connection whose response was read to its end.
-    pub fn put_back(&self, sender: Sender) {
-        if sender.is_closed() || self.settings.max_idle == 0 {
+    pub fn put_back(&self, mut conn: Conn) {
+        if self.settings.max_idle == 0 || !conn.buf.is_empty() {
+            // Bytes after a complete response: the server is out of step; do not reuse.
             return;
+        }
+        if conn.buf.capacity() > IDLE_BUF {
+            conn.buf = BytesMut::new();
         }
         let now = Instant::now();
         let mut idle = self.lock();
@@ -126,69 +143,69 @@ impl ConnPool {
             .count();
         idle.drain(..expired);
         if idle.len() < self.settings.max_idle {
-            idle.push(Idle { sender, since: now });
+            idle.push(Idle { conn, since: now });
         }
     }
 
-    /// Sends `req` on an idle connection or a new one to `address`; returns the answer and
-    /// the connection, to be [put back](Self::put_back) once the answer's body is read.
-    pub async fn send(
-        &self,
-        address: &str,
-        mut req: Request<RequestBody>,
-    ) -> Result<(Response<Incoming>, Sender), UpstreamError> {
-        while let Some(mut sender) = self.pop_idle() {
-            if sender.ready().await.is_err() {
-                continue;
-            }
-            match sender.try_send_request(req).await {
-                Ok(response) => return Ok((response, sender)),
-                Err(mut e) => {
-                    match e.take_message() {
-                        Some(unsent) => {
-                            debug!(server = address, "reused connection closed before the request was written; resending");
-                            req = unsent;
-                        }
-                        None => return Err(UpstreamError::Exchange(error_chain(e.error()))),
-                    }
-                }
-            }
-        }
-        let mut sender = self.connect(address).await?;
-        match sender.send_request(req).await {
-            Ok(response) => Ok((response, sender)),
-            Err(e) => Err(UpstreamError::Exchange(error_chain(&e))),
-        }
+    /// Opens a new connection to `address`, within the connect timeout.
+    pub async fn connect(&self, address: &str) -> Result<Conn, UpstreamError> {
+        let stream = self.connect_tcp(address).await?;
+        Ok(Conn {
+            stream,
+            buf: BytesMut::new(),
+        })
     }
 
-    async fn connect(&self, address: &str) -> Result<Sender, UpstreamError> {
+    async fn connect_tcp(&self, address: &str) -> Result<TcpStream, UpstreamError> {
         let connect = async {
-            let stream = match address.parse::<SocketAddr>() {
+            match address.parse::<SocketAddr>() {
                 Ok(addr) => TcpStream::connect(addr).await,
                 // A host name: resolved on every new connection, so DNS changes are followed.
                 Err(_) => TcpStream::connect(address).await,
             }
-            .map_err(|e| format!("tcp connect error: {e}"))?;
-            let _ = stream.set_nodelay(true);
-            let (sender, conn) = http1::Builder::new()
-                .handshake(TokioIo::new(stream))
-                .await
-                .map_err(|e| e.to_string())?;
-            tokio::spawn(async move {
-                if let Err(e) = conn.with_upgrades().await {
-                    debug!(error = %e, "upstream connection ended with an error");
-                }
-            });
-            Ok::<_, String>(sender)
         };
         match tokio::time::timeout(self.settings.connect_timeout, connect).await {
-            Ok(result) => result.map_err(UpstreamError::Connect),
+            Ok(Ok(stream)) => {
+                let _ = stream.set_nodelay(true);
+                Ok(stream)
+            }
+            Ok(Err(e)) => Err(UpstreamError::Connect(format!("tcp connect error: {e}"))),
             Err(_) => Err(UpstreamError::Connect(format!(
                 "tcp connect error: timed out after {:?}",
                 self.settings.connect_timeout
             ))),
         }
     }
+
+    /// Sends an upgrade request (WebSocket) on a fresh hyper connection of its own.
+    pub async fn send_upgrade(
+        &self,
+        address: &str,
+        req: Request<RequestBody>,
+    ) -> Result<Response<Incoming>, UpstreamError> {
+        let stream = self.connect_tcp(address).await?;
+        let (mut sender, conn) = http1::Builder::new()
+            .handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| UpstreamError::Connect(e.to_string()))?;
+        tokio::spawn(async move {
+            if let Err(e) = conn.with_upgrades().await {
+                debug!(error = %e, "upstream connection ended with an error");
+            }
+        });
+        sender
+            .send_request(req)
+            .await
+            .map_err(|e| UpstreamError::Exchange(error_chain(&e)))
+    }
+}
+
+/// Whether an idle connection is still open: nothing (no end of stream, no stray bytes) is
+/// waiting to be read from it. Costs a system call; used before sending a body that could
+/// not be sent again.
+pub fn is_open(conn: &Conn) -> bool {
+    let mut probe = [0u8; 1];
+    matches!(conn.stream.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
 }
 
 /// The error and its causes, e.g. "connection closed before message completed".

@@ -13,13 +13,17 @@
 //! of its first byte (slowloris); between requests a client may stay silent for
 //! `idle_timeout`. The pieces: [`head`] (parsing, framing), [`chunked`] (chunked bodies),
 //! [`request_body`] (streaming a body upstream), [`response`] (writing the answer),
-//! [`rewind`] (bytes put back in front of a socket).
+//! [`rewind`] (bytes put back in front of a socket). The client side of the same protocol,
+//! towards the servers: [`upstream`] (one exchange on a keep-alive connection) and
+//! [`response_body`] (streaming a server's body back).
 
 pub mod chunked;
 pub mod head;
 pub mod request_body;
 pub mod response;
+pub mod response_body;
 pub mod rewind;
+pub mod upstream;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
