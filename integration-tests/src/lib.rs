@@ -10,6 +10,7 @@ pub mod dbrouter_tls;
 pub mod mariadb;
 pub mod mysql8_backend;
 pub mod mysql_client;
+pub mod mysql_raw;
 pub mod netns;
 pub mod stack;
 pub mod vrrp;
