@@ -31,5 +31,6 @@ pub mod stats;
 pub mod tls;
 pub mod topology;
 pub mod users;
+pub mod workers;
 
 pub use service::Dbrouterd;

@@ -1,6 +1,6 @@
 //! Client listeners: bind every configured address at start (a daemon that cannot listen does
-//! not start), accept connections and run each as its own session task on the runtime's
-//! `workers` threads. A listener with `tls` loads its certificate at start too (a bad one stops
+//! not start), accept connections on each of the `workers` session threads
+//! ([`crate::workers`]) and run each as its own session task on the thread that accepted it. A listener with `tls` loads its certificate at start too (a bad one stops
 //! the start, naming the file). What the sessions share lives in [`Shared`].
 
 use std::net::SocketAddr;
@@ -75,6 +75,16 @@ pub enum ListenError {
     Tls { name: String, source: TlsError },
 }
 
+/// Where a listener's sessions run and what stops them.
+pub struct SessionThreads {
+    /// Cancelled to stop accepting.
+    pub stop: CancellationToken,
+    /// Every accept loop and session, waited for on a graceful stop.
+    pub sessions: TaskTracker,
+    /// The session threads ([`crate::workers::start`]).
+    pub workers: &'static [tokio::runtime::Handle],
+}
+
 /// A bound listener, for status.
 #[derive(Debug, Clone)]
 pub struct Bound {
@@ -91,9 +101,13 @@ pub async fn listen(
     tls: Option<&ListenerTls>,
     router: Arc<Router>,
     shared: Arc<Shared>,
-    stop: CancellationToken,
-    sessions: TaskTracker,
+    threads: &SessionThreads,
 ) -> Result<Bound, ListenError> {
+    let SessionThreads {
+        stop,
+        sessions,
+        workers,
+    } = threads;
     let tls = tls
         .map(ServerTls::load)
         .transpose()
@@ -116,32 +130,54 @@ pub async fn listen(
         pool: router.name.clone(),
     };
     let name = name.to_string();
-    // The accept loop is tracked with the sessions: a graceful stop waits until it has seen
-    // the stop, so a client accepted just before is served rather than dropped by the exit.
-    let tracker = sessions.clone();
-    tracker.spawn(async move {
-        loop {
-            let (stream, peer) = tokio::select! {
-                _ = stop.cancelled() => return,
-                accepted = listener.accept() => match accepted {
-                    Ok(a) => a,
+    let listener = listener.into_std().map_err(error)?;
+    for worker in workers.iter() {
+        let socket = listener.try_clone().map_err(error)?;
+        let (name, tls, router, shared, stop, tracker) = (
+            name.clone(),
+            tls.clone(),
+            router.clone(),
+            shared.clone(),
+            stop.clone(),
+            sessions.clone(),
+        );
+        // The accept loop is tracked with the sessions: a graceful stop waits until it has
+        // seen the stop, so a client accepted just before is served rather than dropped by
+        // the exit. Its sessions run on the thread that accepted them.
+        sessions.spawn_on(
+            async move {
+                let listener = match TcpListener::from_std(socket) {
+                    Ok(l) => l,
                     Err(e) => {
-                        // EMFILE and the like: keep serving the others, slow down a little.
-                        warn!(listener = %name, error = %e, "accept failed");
-                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                        continue;
+                        warn!(listener = %name, error = %e, "cannot accept on this worker");
+                        return;
                     }
-                },
-            };
-            sessions.spawn(crate::session::run(
-                stream,
-                peer,
-                name.clone(),
-                tls.clone(),
-                router.clone(),
-                shared.clone(),
-            ));
-        }
-    });
+                };
+                loop {
+                    let (stream, peer) = tokio::select! {
+                        _ = stop.cancelled() => return,
+                        accepted = listener.accept() => match accepted {
+                            Ok(a) => a,
+                            Err(e) => {
+                                // EMFILE and the like: keep serving the others, slow down.
+                                warn!(listener = %name, error = %e, "accept failed");
+                                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                                continue;
+                            }
+                        },
+                    };
+                    tracker.spawn(crate::session::run(
+                        stream,
+                        peer,
+                        name.clone(),
+                        tls.clone(),
+                        router.clone(),
+                        shared.clone(),
+                    ));
+                }
+            },
+            worker,
+        );
+    }
     Ok(bound)
 }

@@ -21,7 +21,7 @@ use tokio_util::task::TaskTracker;
 use tracing::info;
 
 use crate::config::Config;
-use crate::listener::{listen, Bound, Shared};
+use crate::listener::{listen, Bound, SessionThreads, Shared};
 use crate::monitor::promote::Kind;
 use crate::monitor::{metrics::MonitorMetrics, topology_status, Monitor, MonitorHandle};
 use crate::router::Router;
@@ -84,6 +84,12 @@ impl Service for Dbrouterd {
                 .await;
             let accepting = ctx.shutdown.child_token();
             let sessions = TaskTracker::new();
+            let threads = SessionThreads {
+                stop: accepting.clone(),
+                sessions: sessions.clone(),
+                workers: crate::workers::start(config.workers.resolve())
+                    .map_err(|e| format!("cannot start the session threads: {e}"))?,
+            };
             let mut listeners = Vec::new();
             for l in &config.listeners {
                 let router = routers
@@ -96,8 +102,7 @@ impl Service for Dbrouterd {
                     l.tls.as_ref(),
                     router,
                     shared.clone(),
-                    accepting.clone(),
-                    sessions.clone(),
+                    &threads,
                 )
                 .await?;
                 listeners.push(bound);
