@@ -32,6 +32,10 @@ fn start() -> Dbrouter {
                 pool: pool(""),
             },
             ListenerSpec {
+                name: "single",
+                pool: "{ writers: [db1], readers: [db3], connection_pool: { max_per_backend: 1, checkout_timeout: 20s } }".into(),
+            },
+            ListenerSpec {
                 name: "capped",
                 pool: pool(&format!(
                     ", connection_pool: {{ max_prepared_per_connection: {PREPARED_CAP} }}"
@@ -102,6 +106,7 @@ fn protocol_commands_work_through_dbrouterd() {
     cursor_fetches_in_batches_from_one_backend(&r, caps::DEPRECATE_EOF);
     long_data_is_sent_where_the_statement_runs(&r);
     set_option_init_db_and_statistics(&r);
+    session_options_do_not_outlive_the_session(&r);
 
     admin.quit().expect("quit");
 }
@@ -665,4 +670,33 @@ fn set_option_init_db_and_statistics(r: &Dbrouter) {
     assert!(c.ping().expect("ping").is_ok());
     assert!(is_replica(server_id(&mut c, "SELECT @@server_id")));
     c.quit().expect("quit");
+}
+
+/// A pooled backend connection goes to the next client as it was at login: multi-statements
+/// turned on with COM_SET_OPTION by one session are off again for the next, which gets the
+/// same connection (the pool holds one per backend).
+fn session_options_do_not_outlive_the_session(r: &Dbrouter) {
+    let multi = "SELECT 1; SELECT 2";
+    let connection = "SELECT /* route=primary */ CONNECTION_ID()";
+    let mut first = connect(r, "single", 0);
+    let first_id = first.query_i64(connection).expect("connection id");
+    assert!(first
+        .set_multi_statements(true)
+        .expect("set option")
+        .is_ok());
+    assert_eq!(first.query_all(multi).expect("multi").len(), 2);
+    first.quit().expect("quit");
+    let mut next = connect(r, "single", 0);
+    assert_eq!(
+        next.query_i64(connection).expect("connection id"),
+        first_id,
+        "the pooled connection is reused"
+    );
+    let replies = next.query_all(multi).expect("multi");
+    assert_eq!(
+        replies[0].err_code(),
+        Some(1064),
+        "multi-statements are off for a client that did not ask for them: {replies:?}"
+    );
+    next.quit().expect("quit");
 }

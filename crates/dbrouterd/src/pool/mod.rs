@@ -5,7 +5,8 @@
 //! per pool and backend), takes the most recently returned idle connection that is still
 //! healthy (never one the server closed or that has unread bytes), or opens a new one. A
 //! connection given back is reset with COM_RESET_CONNECTION (which rolls back, drops temporary
-//! tables, user variables and prepared statements and restores the login's session) before it
+//! tables, user variables and prepared statements and restores the login's session, though not
+//! a multi-statement option changed with COM_SET_OPTION, which is set back after it) before it
 //! is idle again, so no state leaks between clients; one that fails the reset is closed. A
 //! background task per pool closes connections idle longer than `idle_timeout` and keeps
 //! `min_idle` open when the user's secret is known.
@@ -21,6 +22,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use crate::config::ConnectionPool;
+use crate::protocol::command::SetOption;
+use crate::protocol::response::ResponseKind;
 use crate::protocol::Capabilities;
 use crate::topology::BackendNode;
 pub use conn::{BackendConn, ConnError, Discard, Login, RelayError, ResponseSink};
@@ -79,6 +82,10 @@ pub struct ConnPool {
 /// the connection instead).
 pub struct PooledConn {
     pub conn: BackendConn,
+    /// COM_SET_OPTION ran on the connection. COM_RESET_CONNECTION leaves multi-statements as
+    /// the session set them, so giving it back sets them again as its login's capabilities
+    /// say: the next client must not get multi-statements it did not ask for.
+    pub options_changed: bool,
     pool: Arc<ConnPool>,
     _permit: OwnedSemaphorePermit,
 }
@@ -88,6 +95,7 @@ impl PooledConn {
     pub fn give_back(self) {
         let PooledConn {
             mut conn,
+            options_changed,
             pool,
             _permit,
         } = self;
@@ -97,18 +105,40 @@ impl PooledConn {
         }
         tokio::spawn(async move {
             let init = pool.init_sql();
-            match tokio::time::timeout(
-                pool.settings.checkout_timeout.get(),
-                conn.reset(init.as_deref()),
-            )
-            .await
-            {
+            let reset = async {
+                conn.reset(init.as_deref()).await?;
+                if options_changed {
+                    restore_options(&mut conn).await?;
+                }
+                Ok::<_, ConnError>(())
+            };
+            match tokio::time::timeout(pool.settings.checkout_timeout.get(), reset).await {
                 Ok(Ok(())) => pool.push_idle(conn),
                 Ok(Err(e)) => warn!(error = %e, "reset failed; connection closed"),
                 Err(_) => debug!(backend = %conn.node.name, "reset timed out; connection closed"),
             }
             drop(_permit);
         });
+    }
+}
+
+/// Sets multi-statements on a connection back to what its login's capabilities say.
+async fn restore_options(conn: &mut BackendConn) -> Result<(), ConnError> {
+    let option = if conn.caps.contains(Capabilities::MULTI_STATEMENTS) {
+        SetOption::MultiStatementsOn
+    } else {
+        SetOption::MultiStatementsOff
+    };
+    let summary = conn
+        .command_discard(&option.encode(), ResponseKind::Single)
+        .await?;
+    match summary.error {
+        None => Ok(()),
+        Some(err) => Err(ConnError::Refused {
+            backend: conn.node.name.clone(),
+            user: String::new(),
+            err,
+        }),
     }
 }
 
@@ -156,6 +186,7 @@ impl ConnPool {
         if let Some(conn) = self.pop_healthy() {
             return Ok(PooledConn {
                 conn,
+                options_changed: false,
                 pool: self.clone(),
                 _permit: permit,
             });
@@ -171,6 +202,7 @@ impl ConnPool {
         self.node.record_connect(result.is_ok());
         Ok(PooledConn {
             conn: result?,
+            options_changed: false,
             pool: self.clone(),
             _permit: permit,
         })

@@ -196,6 +196,16 @@ impl SetOption {
             }),
         }
     }
+
+    /// The COM_SET_OPTION packet payload.
+    pub fn encode(self) -> [u8; 3] {
+        let option: u16 = match self {
+            Self::MultiStatementsOn => 0,
+            Self::MultiStatementsOff => 1,
+        };
+        let [lo, hi] = option.to_le_bytes();
+        [Command::SetOption as u8, lo, hi]
+    }
 }
 
 /// Checks that `payload` is a `command` packet.
@@ -262,6 +272,9 @@ mod tests {
             Ok(SetOption::MultiStatementsOff)
         );
         assert!(SetOption::parse(&[0x1B, 1]).is_err());
+        for option in [SetOption::MultiStatementsOn, SetOption::MultiStatementsOff] {
+            assert_eq!(SetOption::parse(&option.encode()), Ok(option));
+        }
         assert!(SetOption::parse(&[0x1B, 7, 0]).is_err());
     }
 }

@@ -366,7 +366,12 @@ impl Session {
 
     /// Lets go of backend `index`: back to the pool (reset) when healthy, else closed.
     pub fn detach(&mut self, index: usize) {
-        if let Some(attached) = self.backends.get_mut(index).and_then(Option::take) {
+        if let Some(mut attached) = self.backends.get_mut(index).and_then(Option::take) {
+            attached.pooled.options_changed |= self
+                .state
+                .history
+                .iter()
+                .any(|c| matches!(c, SessionCommand::SetOption(_)));
             attached
                 .pooled
                 .conn
