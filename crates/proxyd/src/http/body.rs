@@ -228,6 +228,29 @@ pub enum ResponseBody {
 }
 
 impl ResponseBody {
+    /// A server's header lines to write after the response's own headers (raw from an
+    /// HTTP/1.1 server, see [`super::h1::upstream`]); empty for other bodies.
+    pub fn header_lines(&self) -> &[u8] {
+        match self {
+            ResponseBody::Upstream(UpstreamBody {
+                source: Source::H1(body),
+                ..
+            }) => body.headers(),
+            _ => &[],
+        }
+    }
+
+    /// Moves a server's raw header lines into `headers` (for hyper's server).
+    pub fn move_header_lines(&mut self, headers: &mut hyper::HeaderMap) {
+        if let ResponseBody::Upstream(UpstreamBody {
+            source: Source::H1(body),
+            ..
+        }) = self
+        {
+            super::h1::upstream::append_header_lines(&body.take_headers(), headers);
+        }
+    }
+
     pub fn text(text: impl Into<Bytes>) -> Self {
         ResponseBody::Short(Some(text.into()))
     }

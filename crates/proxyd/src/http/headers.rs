@@ -1,10 +1,12 @@
 //! Request and response headers on their way through: hop-by-hop headers removed (RFC 9110
 //! §7.6.1, and every header the `Connection` header names), and the client's identity added
 //! as `X-Forwarded-For`, `X-Forwarded-Proto`, `X-Forwarded-Host` and RFC 7239 `Forwarded`.
-//! Pure functions over a `HeaderMap`.
+//! Pure functions over a `HeaderMap`, and the forwarding headers written as bytes for a request
+//! head that goes out as such ([`put_forwarded`]).
 
 use std::net::IpAddr;
 
+use bytes::{BufMut, BytesMut};
 use hyper::header::{
     Entry, HeaderMap, HeaderName, HeaderValue, CONNECTION, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION,
     TE, TRAILER, TRANSFER_ENCODING, UPGRADE,
@@ -115,29 +117,93 @@ pub fn add_forwarded(headers: &mut HeaderMap, client: &ClientInfo, host: Option<
     if let Some(host) = host {
         headers.insert(X_FORWARDED_HOST, host.clone());
     }
-    let host = host.map(HeaderValue::as_bytes).filter(|h| {
-        h.iter()
-            .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(b))
-    });
-    match host {
+    match forwarded_host(host) {
         None => append_list(headers, FORWARDED, &client.forwarded),
         Some(host) => {
-            let base = client.forwarded.as_bytes();
-            let mut element = Vec::with_capacity(base.len() + host.len() + 8);
-            element.extend_from_slice(base);
-            element.extend_from_slice(b";host=");
-            if host.contains(&b':') {
-                element.push(b'"');
-                element.extend_from_slice(host);
-                element.push(b'"');
-            } else {
-                element.extend_from_slice(host);
-            }
+            let mut element = Vec::with_capacity(client.forwarded.len() + host.len() + 8);
+            put_forwarded_element(&mut element, client, Some(host));
             if let Ok(element) = HeaderValue::from_bytes(&element) {
                 append_list(headers, FORWARDED, &element);
             }
         }
     }
+}
+
+/// The Host to name in `Forwarded`, if it is plain enough to be written there.
+fn forwarded_host(host: Option<&HeaderValue>) -> Option<&[u8]> {
+    host.map(HeaderValue::as_bytes).filter(|h| {
+        h.iter()
+            .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(b))
+    })
+}
+
+/// `for=<node>;proto=<proto>[;host=<host>]`.
+fn put_forwarded_element<B: BufMut>(out: &mut B, client: &ClientInfo, host: Option<&[u8]>) {
+    out.put_slice(client.forwarded.as_bytes());
+    if let Some(host) = host {
+        out.put_slice(b";host=");
+        if host.contains(&b':') {
+            out.put_u8(b'"');
+            out.put_slice(host);
+            out.put_u8(b'"');
+        } else {
+            out.put_slice(host);
+        }
+    }
+}
+
+/// Whether `name` is one of the headers [`put_forwarded`] writes (from the client's values).
+pub fn is_forwarded(name: &HeaderName) -> bool {
+    name == X_FORWARDED_FOR
+        || name == X_FORWARDED_PROTO
+        || name == X_FORWARDED_HOST
+        || name == FORWARDED
+}
+
+/// The forwarding headers [`add_forwarded`] would set, written as header lines after the
+/// request's other headers (those [`is_forwarded`] names are left out of them): the client's
+/// `X-Forwarded-For` and `Forwarded` with proxyd's element appended, its own
+/// `X-Forwarded-Proto` and `X-Forwarded-Host`.
+pub fn put_forwarded(
+    out: &mut BytesMut,
+    headers: &HeaderMap,
+    client: &ClientInfo,
+    host: Option<&HeaderValue>,
+) {
+    put_list_line(out, &X_FORWARDED_FOR, headers, |out| {
+        out.put_slice(client.ip_value.as_bytes());
+    });
+    out.put_slice(b"x-forwarded-proto: ");
+    out.put_slice(client.proto.as_bytes());
+    out.put_slice(b"\r\n");
+    if let Some(host) = host {
+        out.put_slice(b"x-forwarded-host: ");
+        out.put_slice(host.as_bytes());
+        out.put_slice(b"\r\n");
+    }
+    let host = forwarded_host(host);
+    put_list_line(out, &FORWARDED, headers, |out| {
+        put_forwarded_element(out, client, host);
+    });
+}
+
+/// `name: <what came in>, <item>` (or just the item).
+fn put_list_line(
+    out: &mut BytesMut,
+    name: &HeaderName,
+    headers: &HeaderMap,
+    item: impl FnOnce(&mut BytesMut),
+) {
+    out.put_slice(name.as_str().as_bytes());
+    out.put_slice(b": ");
+    for value in headers.get_all(name) {
+        if !value.is_empty() {
+            out.put_slice(value.as_bytes());
+            out.put_slice(b", ");
+        }
+    }
+    item(out);
+    out.put_slice(b"\r\n");
 }
 
 fn append_list(headers: &mut HeaderMap, name: HeaderName, item: &HeaderValue) {
@@ -218,6 +284,31 @@ mod tests {
             h["forwarded"],
             "for=203.0.113.9, for=192.0.2.1;proto=https;host=\"www.example:8443\""
         );
+    }
+
+    #[test]
+    fn forwarded_lines_say_what_add_forwarded_sets() {
+        let mut h = map(&[
+            ("x-forwarded-for", "203.0.113.9"),
+            ("forwarded", "for=203.0.113.9"),
+            ("x-forwarded-proto", "gopher"),
+        ]);
+        let client = ClientInfo::new("192.0.2.1".parse().expect("ip"), "https");
+        let host = HeaderValue::from_static("www.example:8443");
+        let mut out = BytesMut::new();
+        put_forwarded(&mut out, &h, &client, Some(&host));
+        assert_eq!(
+            std::str::from_utf8(&out).expect("utf-8"),
+            "x-forwarded-for: 203.0.113.9, 192.0.2.1\r\nx-forwarded-proto: https\r\n\
+             x-forwarded-host: www.example:8443\r\n\
+             forwarded: for=203.0.113.9, for=192.0.2.1;proto=https;host=\"www.example:8443\"\r\n"
+        );
+        add_forwarded(&mut h, &client, Some(&host));
+        assert_eq!(
+            h["forwarded"],
+            "for=203.0.113.9, for=192.0.2.1;proto=https;host=\"www.example:8443\""
+        );
+        assert!(is_forwarded(&X_FORWARDED_HOST) && !is_forwarded(&CONNECTION));
     }
 
     #[test]

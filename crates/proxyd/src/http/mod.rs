@@ -65,7 +65,9 @@ where
         let conn = Arc::clone(&for_service);
         async move {
             let req = req.map(body::ClientBody::Hyper);
-            Ok::<_, Infallible>(proxy::handle(req, &conn).await)
+            let (mut parts, mut body) = proxy::handle(req, &conn).await.into_parts();
+            body.move_header_lines(&mut parts.headers);
+            Ok::<_, Infallible>(hyper::Response::from_parts(parts, body))
         }
     });
     let connection = builder.serve_connection_with_upgrades(TokioIo::new(io), service);

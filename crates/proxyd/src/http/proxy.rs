@@ -153,7 +153,12 @@ async fn forward(
     let host = request_host_of(&parts);
     let host_text = host.as_ref().and_then(|h| h.to_str().ok());
     let (hash, cookie_server) = affinity(pool, &parts, conn, host_text);
-    prepare_headers(&mut parts, conn, host.as_ref(), client_upgrade.is_some());
+    if client_upgrade.is_some() {
+        prepare_headers(&mut parts, conn, host.as_ref(), true);
+    } else {
+        // The forwarding headers and Host are written with the head (`request_head`).
+        headers::remove_hop_by_hop(&mut parts.headers, false);
+    }
     // Origin form ("/path?query"): the server is addressed by the connection.
     let Some(uri) = origin_form(&parts.uri) else {
         return Err((ProxyError::BadRequest, "invalid request target".into()));
@@ -164,10 +169,15 @@ async fn forward(
     // Requests but upgrades go out as bytes written once for every server tried.
     let request_head = client_upgrade.is_none().then(|| {
         let probe = body.attempt();
+        let forwarding = h1::upstream::Forwarding {
+            client: &conn.identity,
+            host: host.as_ref(),
+        };
         h1::upstream::request_head(
             &parts.method,
             &uri,
             &parts.headers,
+            forwarding,
             &probe.size_hint(),
             probe.is_end_stream(),
         )

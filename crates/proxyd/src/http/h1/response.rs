@@ -3,8 +3,9 @@
 //! A body keeps the framing the server gave it when it has a `Content-Length`; a body of
 //! known size (proxyd's own answers) gets one; any other body is re-chunked for an HTTP/1.1
 //! client, or delimited by closing the connection for an HTTP/1.0 one. HEAD answers, 1xx,
-//! 204 and 304 have no body. The head and whatever of the body is already at hand go out in
-//! one write, so a small answer costs one system call.
+//! 204 and 304 have no body. A server's header lines are copied as they came
+//! ([`super::upstream`]). The head and whatever of the body is already at hand go out in one
+//! write, so a small answer costs one system call.
 
 use std::future::poll_fn;
 use std::io;
@@ -61,8 +62,9 @@ pub async fn write<W: AsyncWrite + Unpin>(
         Framing::Chunked
     };
     let keep_alive = exchange.keep_alive && framing != Framing::UntilClose;
-    let mut out = BytesMut::with_capacity(512);
+    let mut out = BytesMut::with_capacity(512 + body.header_lines().len());
     write_head(&mut out, status, &parts.headers, exchange, keep_alive);
+    out.put_slice(body.header_lines());
     if !no_body && !parts.headers.contains_key(CONTENT_LENGTH) {
         if let Some(n) = body.size_hint().exact() {
             put_header(&mut out, b"content-length", n.to_string().as_bytes());

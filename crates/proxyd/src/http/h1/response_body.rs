@@ -1,5 +1,7 @@
-//! A server's response body as it streams to the client, read from the upstream connection
-//! on demand (Content-Length, chunked, or until the server closes), never buffered whole.
+//! A server's response as it streams to the client: its header lines as the server wrote
+//! them (hop-by-hop ones left out), copied through, and its body read from the upstream
+//! connection on demand (Content-Length, chunked, or until the server closes), never
+//! buffered whole.
 //!
 //! The stream holds the upstream connection for as long as the body lasts. Once the body has
 //! been read to its end, a connection the server keeps open can carry another request:
@@ -14,6 +16,7 @@ use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
 
 use super::chunked::{ChunkedDecoder, Step};
+use super::upstream::ResponseHead;
 use crate::pool::upstream::Conn;
 
 /// Most bytes asked of one read of a body.
@@ -45,10 +48,13 @@ pub struct ResponseStream {
     /// Whether the server keeps the connection open after this response.
     keep_alive: bool,
     hint: SizeHint,
+    /// The response's header lines, copied through to the client.
+    headers: Bytes,
 }
 
 impl ResponseStream {
-    pub fn new(conn: Conn, framing: ResponseFraming, keep_alive: bool) -> Self {
+    pub fn new(conn: Conn, head: &ResponseHead) -> Self {
+        let framing = head.framing;
         let (remaining, hint) = match framing {
             ResponseFraming::Empty | ResponseFraming::Length(0) => {
                 (Remaining::Done, SizeHint::with_exact(0))
@@ -63,9 +69,20 @@ impl ResponseStream {
         Self {
             conn: Some(conn),
             remaining,
-            keep_alive: keep_alive && framing != ResponseFraming::UntilClose,
+            keep_alive: head.keep_alive && framing != ResponseFraming::UntilClose,
             hint,
+            headers: head.headers.clone(),
         }
+    }
+
+    /// The server's header lines (`name: value\r\n`), hop-by-hop ones left out.
+    pub fn headers(&self) -> &Bytes {
+        &self.headers
+    }
+
+    /// Takes the header lines, leaving none.
+    pub fn take_headers(&mut self) -> Bytes {
+        std::mem::take(&mut self.headers)
     }
 
     /// The connection, once the body has been read to its end and the server keeps it open.

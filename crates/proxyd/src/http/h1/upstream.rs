@@ -1,9 +1,11 @@
 //! One exchange with a server over HTTP/1.1, written like proxyd's own server ([`super`]):
 //! in the client connection's task, on a raw connection of the server's keep-alive pool
 //! ([`crate::pool::upstream`]). The request head is written as bytes prepared once per
-//! request ([`request_head`]), the body streamed after it; the response head is parsed in
-//! place with httparse ([`parse_response`]) and its body streamed back
-//! ([`super::response_body`]).
+//! request ([`request_head`], the forwarding headers written straight into it), the body
+//! streamed after it; the response head is parsed in place with httparse
+//! ([`parse_response`]) and its header lines copied through as bytes, hop-by-hop ones left
+//! out, with no `HeaderMap` (one is built only for hyper's server: TLS and HTTP/2 clients);
+//! its body is streamed back ([`super::response_body`]).
 //!
 //! A request that fails on a reused connection before any byte of the response came back
 //! (the server closed it while it was idle) is sent again on the next idle connection or a
@@ -12,18 +14,16 @@
 
 use std::mem::MaybeUninit;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use hyper::body::{Body, Frame, SizeHint};
-use hyper::header::{
-    HeaderMap, HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING,
-};
-use hyper::http::response::Parts;
-use hyper::{Method, Response, StatusCode, Uri, Version};
+use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_LENGTH, HOST};
+use hyper::{Method, Response, StatusCode, Uri};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tracing::debug;
 
 use super::response_body::{ResponseFraming, ResponseStream};
 use crate::http::body::RequestBody;
+use crate::http::headers::{self, ClientInfo};
 use crate::pool::upstream::{is_open, Conn, ConnPool, UpstreamError};
 
 /// Largest response header section accepted from a server.
@@ -32,6 +32,13 @@ const MAX_RESPONSE_HEAD: usize = 64 * 1024;
 const MAX_HEADERS: usize = 100;
 /// Size of the first read of a response head.
 const HEAD_READ: usize = 4096;
+
+/// Who the request is forwarded for: the client and the Host it asked for.
+#[derive(Debug, Clone, Copy)]
+pub struct Forwarding<'a> {
+    pub client: &'a ClientInfo,
+    pub host: Option<&'a HeaderValue>,
+}
 
 /// How a request's body goes upstream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,13 +49,14 @@ pub enum BodyFraming {
     Chunked,
 }
 
-/// The request head as it goes to every server tried: `method target HTTP/1.1`, the headers
-/// (already rewritten for forwarding), and the framing of the body. `headers` must not carry
-/// `Transfer-Encoding` (hop-by-hop, removed before).
+/// The request head as it goes to every server tried: `method target HTTP/1.1`, the client's
+/// headers (hop-by-hop ones already removed), `Host` if the client sent none, the forwarding
+/// headers naming `client` ([`headers::put_forwarded`]), and the framing of the body.
 pub fn request_head(
     method: &Method,
     target: &Uri,
     headers: &HeaderMap,
+    forwarding: Forwarding<'_>,
     body: &SizeHint,
     body_empty: bool,
 ) -> (Bytes, BodyFraming) {
@@ -63,11 +71,20 @@ pub fn request_head(
     );
     out.put_slice(b" HTTP/1.1\r\n");
     for (name, value) in headers {
+        if headers::is_forwarded(name) {
+            continue;
+        }
         out.put_slice(name.as_str().as_bytes());
         out.put_slice(b": ");
         out.put_slice(value.as_bytes());
         out.put_slice(b"\r\n");
     }
+    if let (false, Some(host)) = (headers.contains_key(HOST), forwarding.host) {
+        out.put_slice(b"host: ");
+        out.put_slice(host.as_bytes());
+        out.put_slice(b"\r\n");
+    }
+    headers::put_forwarded(&mut out, headers, forwarding.client, forwarding.host);
     let framing = if headers.contains_key(CONTENT_LENGTH) {
         if body_empty {
             BodyFraming::None
@@ -129,9 +146,10 @@ pub async fn exchange(
             Err(e) => Err(Failed::before_answer(format!("write error: {e}"))),
         };
         match result {
-            Ok((parts, framing, keep_alive)) => {
-                let stream = ResponseStream::new(conn, framing, keep_alive);
-                return Ok(Response::from_parts(parts, stream));
+            Ok(head) => {
+                let mut response = Response::new(ResponseStream::new(conn, &head));
+                *response.status_mut() = head.status;
+                return Ok(response);
             }
             Err(failed) if reused && !failed.answered && body.untouched() => {
                 debug!(server = address, reason = %failed.why, "reused connection failed before an answer; sending again");
@@ -178,18 +196,13 @@ async fn send(
 }
 
 /// Reads until a final response head is in; interim answers are skipped.
-async fn read_response(
-    conn: &mut Conn,
-    head_request: bool,
-) -> Result<(Parts, ResponseFraming, bool), Failed> {
+async fn read_response(conn: &mut Conn, head_request: bool) -> Result<ResponseHead, Failed> {
     let mut answered = false;
     loop {
         if !conn.buf.is_empty() {
             answered = true;
             match parse_response(&mut conn.buf, head_request) {
-                Ok(Some(Parsed::Final(parts, framing, keep_alive))) => {
-                    return Ok((parts, framing, keep_alive))
-                }
+                Ok(Some(Parsed::Final(head))) => return Ok(head),
                 Ok(Some(Parsed::Interim)) => continue,
                 Ok(None) => {}
                 Err(why) => {
@@ -222,17 +235,41 @@ async fn read_response(
     }
 }
 
+/// A server's final response head, ready to be copied through: the status, the header lines
+/// (`name: value\r\n`, as the server wrote them) without the hop-by-hop ones and without a
+/// `Content-Length` the body's framing carries, how the body is framed, and whether the
+/// server keeps the connection open.
+#[derive(Debug)]
+pub struct ResponseHead {
+    pub status: StatusCode,
+    pub headers: Bytes,
+    pub framing: ResponseFraming,
+    pub keep_alive: bool,
+}
+
 /// A parsed response head.
 #[derive(Debug)]
 pub enum Parsed {
     /// 1xx other than 101: skipped, the final answer follows.
     Interim,
-    Final(Parts, ResponseFraming, bool),
+    Final(ResponseHead),
 }
 
+/// Headers that describe one connection, never relayed (besides those `Connection` names).
+const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
 /// Parses the response head at the start of `buf`: `Ok(None)` while incomplete; when
-/// complete, the head's bytes are split off `buf` and shared by the header values. Returns
-/// the parts, how the body is framed and whether the server keeps the connection open. Pure.
+/// complete, the head's bytes are taken off `buf` (the body's first bytes stay). Pure.
 pub fn parse_response(
     buf: &mut BytesMut,
     head_request: bool,
@@ -257,46 +294,50 @@ pub fn parse_response(
         .and_then(|c| StatusCode::from_u16(c).ok())
         .ok_or("invalid status code")?;
     if status.is_informational() && status != StatusCode::SWITCHING_PROTOCOLS {
-        let _ = buf.split_to(len);
+        buf.advance(len);
         return Ok(Some(Parsed::Interim));
     }
-    let version = if response.version == Some(0) {
-        Version::HTTP_10
+    let fields = &*response.headers;
+    let is = |h: &httparse::Header<'_>, name: &str| h.name.eq_ignore_ascii_case(name);
+    let connection_tokens = || {
+        fields
+            .iter()
+            .filter(|h| is(h, "connection"))
+            .flat_map(|h| h.value.split(|&b| b == b','))
+            .map(<[u8]>::trim_ascii)
+    };
+    let keep_alive = if response.version == Some(0) {
+        connection_tokens().any(|t| t.eq_ignore_ascii_case(b"keep-alive"))
     } else {
-        Version::HTTP_11
+        !connection_tokens().any(|t| t.eq_ignore_ascii_case(b"close"))
     };
-    let base = buf.as_ptr() as usize;
-    let span = |part: &[u8]| match part.as_ptr() as usize {
-        at if !part.is_empty() && at >= base => (at - base, part.len()),
-        _ => (0, 0),
-    };
-    let fields: Vec<_> = response
-        .headers
-        .iter()
-        .map(|h| (span(h.name.as_bytes()), span(h.value)))
-        .collect();
-    let bytes = buf.split_to(len).freeze();
-    let at = |(start, len): (usize, usize)| bytes.slice(start..start + len);
-    let mut map = HeaderMap::with_capacity(fields.len() + 2);
-    for &(name, value) in &fields {
-        let name = HeaderName::from_bytes(&bytes[name.0..name.0 + name.1])
-            .map_err(|_| "invalid header name")?;
-        let value =
-            HeaderValue::from_maybe_shared(at(value)).map_err(|_| "invalid header value")?;
-        map.append(name, value);
+    let framing = framing(fields, status, head_request)?;
+    // The body's framing goes out as the writer frames it for the client.
+    let drop_length = !matches!(framing, ResponseFraming::Empty);
+    let mut out = BytesMut::with_capacity(len);
+    for field in fields {
+        let hop_by_hop = HOP_BY_HOP.iter().any(|name| is(field, name))
+            || connection_tokens().any(|t| t.eq_ignore_ascii_case(field.name.as_bytes()))
+            || drop_length && is(field, "content-length");
+        if !hop_by_hop {
+            out.put_slice(field.name.as_bytes());
+            out.put_slice(b": ");
+            out.put_slice(field.value);
+            out.put_slice(b"\r\n");
+        }
     }
-    let keep_alive = keep_alive(&map, version);
-    let framing = framing(&mut map, status, head_request)?;
-    let mut parts = Response::new(()).into_parts().0;
-    parts.status = status;
-    parts.version = version;
-    parts.headers = map;
-    Ok(Some(Parsed::Final(parts, framing, keep_alive)))
+    buf.advance(len);
+    Ok(Some(Parsed::Final(ResponseHead {
+        status,
+        headers: out.freeze(),
+        framing,
+        keep_alive,
+    })))
 }
 
-/// RFC 9112 §6.3. A `Transfer-Encoding` wins over a `Content-Length`, which is dropped.
+/// RFC 9112 §6.3. A `Transfer-Encoding` wins over a `Content-Length`.
 fn framing(
-    headers: &mut HeaderMap,
+    fields: &[httparse::Header<'_>],
     status: StatusCode,
     head_request: bool,
 ) -> Result<ResponseFraming, &'static str> {
@@ -307,16 +348,17 @@ fn framing(
     {
         return Ok(ResponseFraming::Empty);
     }
-    if headers.contains_key(TRANSFER_ENCODING) {
-        headers.remove(CONTENT_LENGTH);
-        let chunked = headers
-            .get_all(TRANSFER_ENCODING)
+    let codings = || {
+        fields
             .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
+            .filter(|h| h.name.eq_ignore_ascii_case("transfer-encoding"))
+            .flat_map(|h| h.value.split(|&b| b == b','))
+            .map(<[u8]>::trim_ascii)
+    };
+    if codings().next().is_some() {
+        let chunked = codings()
             .rfind(|c| !c.is_empty())
-            .is_some_and(|c| c.eq_ignore_ascii_case("chunked"));
+            .is_some_and(|c| c.eq_ignore_ascii_case(b"chunked"));
         return Ok(if chunked {
             ResponseFraming::Chunked
         } else {
@@ -324,16 +366,16 @@ fn framing(
         });
     }
     let mut length: Option<u64> = None;
-    for value in headers.get_all(CONTENT_LENGTH) {
-        for item in value.as_bytes().split(|&b| b == b',') {
+    for field in fields {
+        if !field.name.eq_ignore_ascii_case("content-length") {
+            continue;
+        }
+        for item in field.value.split(|&b| b == b',') {
             let item = item.trim_ascii();
-            if item.is_empty() || !item.iter().all(u8::is_ascii_digit) {
+            if item.is_empty() || item.len() > 19 || !item.iter().all(u8::is_ascii_digit) {
                 return Err("invalid Content-Length");
             }
-            let n = std::str::from_utf8(item)
-                .ok()
-                .and_then(|t| t.parse::<u64>().ok())
-                .ok_or("invalid Content-Length")?;
+            let n = item.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
             if length.is_some_and(|l| l != n) {
                 return Err("conflicting Content-Length");
             }
@@ -346,19 +388,24 @@ fn framing(
     })
 }
 
-fn keep_alive(headers: &HeaderMap, version: Version) -> bool {
-    let has = |token: &str| {
-        headers
-            .get_all(CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .any(|t| t.trim().eq_ignore_ascii_case(token))
-    };
-    if version == Version::HTTP_10 {
-        has("keep-alive")
-    } else {
-        !has("close")
+/// Adds header lines as [`parse_response`] left them to `map` (for hyper's server: TLS and
+/// HTTP/2 clients).
+pub fn append_header_lines(lines: &Bytes, map: &mut HeaderMap) {
+    let mut rest = &lines[..];
+    while let Some(end) = rest.windows(2).position(|w| w == b"\r\n") {
+        let line = &rest[..end];
+        rest = &rest[end + 2..];
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            continue;
+        };
+        let value = line[colon + 1..].trim_ascii();
+        let start = value.as_ptr() as usize - lines.as_ptr() as usize;
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(&line[..colon]),
+            HeaderValue::from_maybe_shared(lines.slice(start..start + value.len())),
+        ) {
+            map.append(name, value);
+        }
     }
 }
 
@@ -367,11 +414,11 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn parsed(text: &[u8], head_request: bool) -> (Parts, ResponseFraming, bool, BytesMut) {
+    fn parsed(text: &[u8], head_request: bool) -> (ResponseHead, BytesMut) {
         let mut buf = BytesMut::from(text);
         loop {
             match parse_response(&mut buf, head_request).expect("valid") {
-                Some(Parsed::Final(parts, framing, keep)) => return (parts, framing, keep, buf),
+                Some(Parsed::Final(head)) => return (head, buf),
                 Some(Parsed::Interim) => {}
                 None => panic!("incomplete"),
             }
@@ -379,37 +426,50 @@ mod tests {
     }
 
     #[test]
-    fn a_response_head_is_split_off_and_its_body_stays() {
-        let (parts, framing, keep, rest) = parsed(
+    fn a_response_head_is_taken_off_and_its_body_stays() {
+        let (head, rest) = parsed(
             b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: b\r\n\r\nhello",
             false,
         );
-        assert_eq!(parts.status, StatusCode::OK);
-        assert_eq!(parts.headers["x-a"], "b");
-        assert_eq!(framing, ResponseFraming::Length(5));
-        assert!(keep);
+        assert_eq!(head.status, StatusCode::OK);
+        assert_eq!(&head.headers[..], b"X-A: b\r\n");
+        assert_eq!(head.framing, ResponseFraming::Length(5));
+        assert!(head.keep_alive);
         assert_eq!(&rest[..], b"hello");
     }
 
     #[test]
+    fn hop_by_hop_headers_and_those_connection_names_are_not_relayed() {
+        let (head, _) = parsed(
+            b"HTTP/1.1 200 OK\r\nConnection: keep-alive, X-Secret\r\nKeep-Alive: timeout=5\r\nX-Secret: 1\r\nTrailer: x\r\nUpgrade: h2c\r\nX-Kept: yes\r\nContent-Length: 0\r\n\r\n",
+            false,
+        );
+        assert_eq!(&head.headers[..], b"X-Kept: yes\r\n");
+        let mut map = HeaderMap::new();
+        append_header_lines(&head.headers, &mut map);
+        assert_eq!(map["x-kept"], "yes");
+        assert_eq!(map.len(), 1);
+    }
+
+    #[test]
     fn interim_answers_are_skipped() {
-        let (parts, framing, _, rest) = parsed(
+        let (head, rest) = parsed(
             b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n",
             false,
         );
-        assert_eq!(parts.status, StatusCode::CREATED);
-        assert_eq!(framing, ResponseFraming::Chunked);
-        assert!(!parts.headers.contains_key(CONTENT_LENGTH));
+        assert_eq!(head.status, StatusCode::CREATED);
+        assert_eq!(head.framing, ResponseFraming::Chunked);
+        assert!(head.headers.is_empty());
         assert_eq!(&rest[..], b"0\r\n\r\n");
     }
 
     #[test]
     fn framing_and_keep_alive_follow_rfc_9112() {
-        let framing_of = |t: &[u8], head| parsed(t, head).1;
-        assert_eq!(
-            framing_of(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", true),
-            ResponseFraming::Empty
-        );
+        let framing_of = |t: &[u8], head| parsed(t, head).0.framing;
+        let (head, _) = parsed(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", true);
+        assert_eq!(head.framing, ResponseFraming::Empty);
+        // A HEAD answer keeps the length of the body it stands for.
+        assert_eq!(&head.headers[..], b"Content-Length: 5\r\n");
         assert_eq!(
             framing_of(
                 b"HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n",
@@ -421,11 +481,25 @@ mod tests {
             framing_of(b"HTTP/1.1 200 OK\r\n\r\n", false),
             ResponseFraming::UntilClose
         );
-        assert!(!parsed(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", false).2);
-        assert!(!parsed(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n", false).2);
+        assert!(
+            !parsed(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", false)
+                .0
+                .keep_alive
+        );
+        assert!(
+            parsed(b"HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\n\r\n", false)
+                .0
+                .keep_alive
+        );
+        assert!(
+            !parsed(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n", false)
+                .0
+                .keep_alive
+        );
         for bad in [
             &b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n"[..],
             b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\n",
             b"NOT HTTP\r\n\r\n",
         ] {
             assert!(parse_response(&mut BytesMut::from(bad), false).is_err());
@@ -435,35 +509,54 @@ mod tests {
     #[test]
     fn the_request_head_carries_the_rewritten_headers_and_the_body_framing() {
         let mut headers = HeaderMap::new();
-        headers.insert("host", HeaderValue::from_static("example"));
+        headers.insert("x-forwarded-proto", HeaderValue::from_static("gopher"));
         let target: Uri = "/a?b".parse().expect("uri");
+        let client = ClientInfo::new("192.0.2.1".parse().expect("ip"), "http");
+        let host = HeaderValue::from_static("example");
+        let forwarding = Forwarding {
+            client: &client,
+            host: Some(&host),
+        };
+        let forwarded = "x-forwarded-for: 192.0.2.1\r\nx-forwarded-proto: http\r\n\
+                         x-forwarded-host: example\r\n\
+                         forwarded: for=192.0.2.1;proto=http;host=example\r\n";
         let (head, framing) = request_head(
             &Method::POST,
             &target,
             &headers,
+            forwarding,
             &SizeHint::default(),
             false,
         );
         assert_eq!(
-            &head[..],
-            b"POST /a?b HTTP/1.1\r\nhost: example\r\ntransfer-encoding: chunked\r\n\r\n"
+            std::str::from_utf8(&head).expect("utf-8"),
+            format!(
+                "POST /a?b HTTP/1.1\r\nhost: example\r\n{forwarded}transfer-encoding: chunked\r\n\r\n"
+            )
         );
         assert_eq!(framing, BodyFraming::Chunked);
         let (head, framing) = request_head(
             &Method::GET,
             &target,
             &headers,
+            forwarding,
             &SizeHint::with_exact(0),
             true,
         );
-        assert_eq!(&head[..], b"GET /a?b HTTP/1.1\r\nhost: example\r\n\r\n");
+        assert_eq!(
+            std::str::from_utf8(&head).expect("utf-8"),
+            format!("GET /a?b HTTP/1.1\r\nhost: example\r\n{forwarded}\r\n")
+        );
         assert_eq!(framing, BodyFraming::None);
     }
 
     proptest! {
         #[test]
         fn arbitrary_bytes_never_panic(input in proptest::collection::vec(any::<u8>(), 0..300)) {
-            let _ = parse_response(&mut BytesMut::from(&input[..]), false);
+            let parsed = parse_response(&mut BytesMut::from(&input[..]), false);
+            if let Ok(Some(Parsed::Final(head))) = parsed {
+                append_header_lines(&head.headers, &mut HeaderMap::new());
+            }
         }
     }
 }
