@@ -36,6 +36,8 @@ pub struct Observed {
     pub gtid_slave_pos: String,
     pub replicating_from: Option<String>,
     pub queries_per_second: f64,
+    /// On the writer: its semi-synchronous replication.
+    pub semi_sync: Option<crate::monitor::check::SemiSync>,
 }
 
 /// One database server.
@@ -299,6 +301,7 @@ impl Topology {
                     "sessions_using": n.in_use.load(Ordering::Relaxed),
                     "open_transactions": n.open_transactions.load(Ordering::Relaxed),
                     "queries_per_second": o.queries_per_second,
+                    "semi_sync": o.semi_sync.map(|s| json!({ "active": s.active, "clients": s.clients })),
                 })
             })
             .collect()

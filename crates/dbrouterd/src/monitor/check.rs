@@ -31,6 +31,18 @@ pub struct Replication {
     pub last_error: String,
 }
 
+/// The writer's semi-synchronous replication, from its status variables. Zero loss on a
+/// failover needs it: with asynchronous replication a primary can acknowledge commits that no
+/// standby has when it dies, whatever the proxy does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SemiSync {
+    /// `Rpl_semi_sync_master_status`: ON while commits wait for a replica's acknowledgement
+    /// (OFF when disabled, or fallen back to asynchronous after a timeout).
+    pub active: bool,
+    /// `Rpl_semi_sync_master_clients`: semi-synchronous replicas connected.
+    pub clients: u32,
+}
+
 /// One check of one backend.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Check {
@@ -47,6 +59,9 @@ pub struct Check {
     pub heartbeat_us: Option<i64>,
     /// On the writer: the heartbeat written by this check.
     pub heartbeat_written_us: Option<i64>,
+    /// On the writer: its semi-synchronous replication (`None`: not the writer, or the server
+    /// has no such status variables).
+    pub semi_sync: Option<SemiSync>,
 }
 
 impl Check {

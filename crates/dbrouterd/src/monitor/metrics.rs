@@ -12,6 +12,8 @@ pub struct MonitorMetrics {
     pub epoch: IntGauge,
     pub changes: IntCounterVec,
     pub last_change_seconds: Gauge,
+    /// 1: the writer's commits wait for a semi-synchronous replica; 0: they do not; -1: unknown.
+    pub writer_semi_sync: IntGauge,
 }
 
 impl MonitorMetrics {
@@ -53,6 +55,10 @@ impl MonitorMetrics {
                 &["backend"],
             )?,
             epoch: IntGauge::new("dbrouterd_topology_epoch", "Epoch of the current topology")?,
+            writer_semi_sync: IntGauge::new(
+                "dbrouterd_writer_semi_sync",
+                "1 while the writer's commits wait for a semi-synchronous replica, 0 when they do not, -1 unknown",
+            )?,
             changes: IntCounterVec::new(
                 Opts::new(
                     "dbrouterd_topology_changes_total",
@@ -73,6 +79,8 @@ impl MonitorMetrics {
         registry.register(Box::new(m.epoch.clone()))?;
         registry.register(Box::new(m.changes.clone()))?;
         registry.register(Box::new(m.last_change_seconds.clone()))?;
+        registry.register(Box::new(m.writer_semi_sync.clone()))?;
+        m.writer_semi_sync.set(-1);
         Ok(m)
     }
 

@@ -79,6 +79,8 @@ pub struct Monitor {
     interval: Duration,
     metrics: MonitorMetrics,
     queries_seen: Vec<(u64, Instant)>,
+    /// The writer's semi-sync as last logged (`None`: nothing logged yet).
+    semi_sync_logged: Option<bool>,
 }
 
 /// The monitor's login: the monitor account, plain protocol.
@@ -134,6 +136,7 @@ impl Monitor {
         let now = Instant::now();
         Monitor {
             queries_seen: topology.nodes.iter().map(|_| (0, now)).collect(),
+            semi_sync_logged: None,
             shared,
             topology,
             probers,
@@ -257,6 +260,7 @@ impl Monitor {
                 gtid_slave_pos: check.gtid_slave_pos.clone(),
                 replicating_from: check.replication.as_ref().map(|r| r.master.clone()),
                 queries_per_second: (qps * 10.0).round() / 10.0,
+                semi_sync: check.semi_sync,
             });
             self.metrics.backend(
                 &node.name,
@@ -267,6 +271,7 @@ impl Monitor {
                 qps,
             );
         }
+        self.watch_semi_sync(d.writer);
         for &i in &d.fence {
             let node = self.topology.nodes[i].clone();
             let fence = async {
@@ -285,6 +290,33 @@ impl Monitor {
                 Err(e) => warn!(backend = %node.name, error = %e, "cannot fence a second writer"),
             }
         }
+    }
+
+    /// Warns (once per change) while the writer's commits do not wait for a semi-synchronous
+    /// replica although a standby is configured: a failover may then lose acknowledged writes.
+    fn watch_semi_sync(&mut self, writer: Option<usize>) {
+        let semi_sync = writer.and_then(|w| self.state.last_check(w)?.semi_sync);
+        self.metrics
+            .writer_semi_sync
+            .set(semi_sync.map_or(-1, |s| i64::from(s.active)));
+        let (Some(w), Some(s)) = (writer, semi_sync) else {
+            return;
+        };
+        let has_standby = self
+            .topology
+            .nodes
+            .iter()
+            .any(|n| n.index != w && matches!(n.role, crate::config::Role::Standby));
+        if !has_standby || self.semi_sync_logged == Some(s.active) {
+            return;
+        }
+        let writer = &self.topology.nodes[w].name;
+        if s.active {
+            info!(writer = %writer, clients = s.clients, "writer's commits wait for a semi-synchronous replica");
+        } else {
+            warn!(writer = %writer, "writer's replication is asynchronous (Rpl_semi_sync_master_status OFF): a failover may lose the last acknowledged writes; enable rpl_semi_sync_master_enabled (wait point AFTER_SYNC) on the writer and rpl_semi_sync_slave_enabled on the standby");
+        }
+        self.semi_sync_logged = Some(s.active);
     }
 
     /// `db.switchover` / `db.failover`.

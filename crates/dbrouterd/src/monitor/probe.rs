@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tracing::debug;
 
-use super::check::{Check, EpochRecord, Replication};
+use super::check::{Check, EpochRecord, Replication, SemiSync};
 use super::sql::{self, Rows, SqlError};
 use crate::pool::{BackendConn, Login};
 use crate::topology::BackendNode;
@@ -21,6 +21,9 @@ const HEARTBEAT_WRITE: &str = "REPLACE INTO ha.heartbeat (server_id, ts) \
      SELECT @@server_id, NOW(6) FROM DUAL WHERE @@global.read_only = 0";
 const HEARTBEAT_READ: &str =
     "SELECT CAST(UNIX_TIMESTAMP(MAX(ts)) * 1000000 AS SIGNED) FROM ha.heartbeat";
+
+const SEMI_SYNC_STATUS: &str = "SHOW GLOBAL STATUS WHERE Variable_name IN \
+     ('Rpl_semi_sync_master_status', 'Rpl_semi_sync_master_clients')";
 
 /// The monitor's connection to one backend.
 pub struct Prober {
@@ -106,6 +109,13 @@ impl Prober {
         }
         if writer && !check.read_only {
             check.heartbeat_written_us = check.heartbeat_us;
+            match sql::query(conn, SEMI_SYNC_STATUS).await {
+                Ok(rows) => check.semi_sync = semi_sync(&rows),
+                Err(e @ SqlError::Conn(_)) => return Err(e),
+                Err(e) => {
+                    debug!(backend = %self.node.name, error = %e, "semi-sync status not read")
+                }
+            }
         }
         Ok(check)
     }
@@ -129,6 +139,25 @@ pub fn replication(rows: &Rows) -> Option<Replication> {
         gtid_io_pos: get("Gtid_IO_Pos"),
         master: format!("{}:{}", get("Master_Host"), get("Master_Port")),
         last_error: errors.join("; "),
+    })
+}
+
+/// `SHOW GLOBAL STATUS` rows (`Variable_name`, `Value`) of the semi-sync master; `None` when
+/// the server has none of them.
+pub fn semi_sync(rows: &Rows) -> Option<SemiSync> {
+    let value = |name: &str| {
+        (0..rows.rows.len()).find_map(|i| {
+            rows.get(i, "Variable_name")
+                .filter(|n| n.eq_ignore_ascii_case(name))
+                .and_then(|_| rows.get(i, "Value"))
+        })
+    };
+    let status = value("Rpl_semi_sync_master_status")?;
+    Some(SemiSync {
+        active: status.eq_ignore_ascii_case("ON"),
+        clients: value("Rpl_semi_sync_master_clients")
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0),
     })
 }
 
@@ -173,5 +202,37 @@ mod tests {
         assert_eq!(r.gtid_io_pos, "0-1-42");
         assert_eq!(r.master, "127.0.0.1:3306");
         assert_eq!(replication(&Rows::default()), None);
+    }
+
+    #[test]
+    fn semi_sync_status_is_read_from_show_status_rows() {
+        let rows = |status: &str, clients: &str| Rows {
+            columns: vec!["Variable_name".into(), "Value".into()],
+            rows: vec![
+                vec![
+                    Some("Rpl_semi_sync_master_clients".into()),
+                    Some(clients.into()),
+                ],
+                vec![
+                    Some("Rpl_semi_sync_master_status".into()),
+                    Some(status.into()),
+                ],
+            ],
+        };
+        assert_eq!(
+            semi_sync(&rows("ON", "1")),
+            Some(SemiSync {
+                active: true,
+                clients: 1
+            })
+        );
+        assert_eq!(
+            semi_sync(&rows("OFF", "x")),
+            Some(SemiSync {
+                active: false,
+                clients: 0
+            })
+        );
+        assert_eq!(semi_sync(&Rows::default()), None);
     }
 }
