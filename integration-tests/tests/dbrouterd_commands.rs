@@ -202,6 +202,41 @@ fn backend_statements_stay_under_the_cap(r: &Dbrouter) {
         || counts().iter().all(|n| *n == 0).then_some(()),
     );
     assert!(is_replica(server_id(&mut c, "SELECT @@server_id")));
+
+    // A statement whose cursor is open is not the one closed to make room: its rows keep
+    // coming while newer statements push older ones out.
+    let cursor = c
+        .prepare_ok("SELECT id FROM cur ORDER BY id")
+        .expect("prepare");
+    ok(c.execute(cursor, &[], true).expect("execute"), "cursor");
+    let mut ids = Vec::new();
+    let fetch = |c: &mut RawConn, ids: &mut Vec<i64>| {
+        let reply = ok(c.fetch(cursor, 2).expect("fetch"), "fetch");
+        ids.extend(reply.rows().iter().filter_map(|r| r[0].as_i64()));
+        reply.status() & status::LAST_ROW_SENT != 0
+    };
+    let mut done = fetch(&mut c, &mut ids);
+    for k in 0..2 * PREPARED_CAP {
+        let s = c.prepare_ok(&format!("SELECT {k} + ?")).expect("prepare");
+        let reply = ok(
+            c.execute(s, &[Param::Int(1)], false).expect("execute"),
+            "read",
+        );
+        assert_eq!(reply.rows()[0][0].as_i64(), Some(k + 1));
+        check("with a cursor open");
+        if !done {
+            done = fetch(&mut c, &mut ids);
+        }
+    }
+    while !done {
+        assert!(ids.len() < 10, "{ids:?}");
+        done = fetch(&mut c, &mut ids);
+    }
+    assert_eq!(
+        ids,
+        (1..=10).collect::<Vec<_>>(),
+        "the cursor's rows, all of them"
+    );
     c.quit().expect("quit");
 }
 
