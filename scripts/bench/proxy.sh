@@ -29,7 +29,7 @@ FD_LIMIT="$(ulimit -n)"
 IDLE="${IDLE:-$(( FD_LIMIT / 2 - 500 < 10000 ? FD_LIMIT / 2 - 500 : 10000 ))}"
 
 cargo build --release -p proxyd --manifest-path "$ROOT/Cargo.toml" >/dev/null
-PROXYD="$ROOT/target/release/proxyd"
+PROXYD="${CARGO_TARGET_DIR:-$ROOT/target}/release/proxyd"
 
 mkdir -p "$WORK/backend"
 cat >"$WORK/backend/nginx.conf" <<CONF

@@ -255,16 +255,15 @@ pub enum Parsed {
     Final(ResponseHead),
 }
 
-/// Headers that describe one connection, never relayed (besides those `Connection` names).
-const HOP_BY_HOP: [&str; 9] = [
-    "connection",
+/// Headers that describe one connection, never relayed (besides `Connection`,
+/// `Transfer-Encoding` and those `Connection` names).
+const HOP_BY_HOP: [&str; 7] = [
     "keep-alive",
     "proxy-authenticate",
     "proxy-authorization",
     "proxy-connection",
     "te",
     "trailer",
-    "transfer-encoding",
     "upgrade",
 ];
 
@@ -298,11 +297,21 @@ pub fn parse_response(
         return Ok(Some(Parsed::Interim));
     }
     let fields = &*response.headers;
-    let is = |h: &httparse::Header<'_>, name: &str| h.name.eq_ignore_ascii_case(name);
-    let connection_tokens = || {
+    // One look at each name; most responses have nothing more to drop than `Connection`.
+    let mut kinds = [Kind::Other; MAX_HEADERS];
+    for (kind, field) in kinds.iter_mut().zip(fields) {
+        *kind = Kind::of(field.name.as_bytes());
+    }
+    let kinds = &kinds[..fields.len()];
+    let with = |wanted: Kind| {
         fields
             .iter()
-            .filter(|h| is(h, "connection"))
+            .zip(kinds)
+            .filter(move |(_, &kind)| kind == wanted)
+            .map(|(field, _)| field)
+    };
+    let connection_tokens = || {
+        with(Kind::Connection)
             .flat_map(|h| h.value.split(|&b| b == b','))
             .map(<[u8]>::trim_ascii)
     };
@@ -311,15 +320,29 @@ pub fn parse_response(
     } else {
         !connection_tokens().any(|t| t.eq_ignore_ascii_case(b"close"))
     };
-    let framing = framing(fields, status, head_request)?;
+    // `Connection` naming other headers, to be dropped too (rare).
+    let names_others = connection_tokens().any(|t| {
+        !t.is_empty() && !t.eq_ignore_ascii_case(b"close") && !t.eq_ignore_ascii_case(b"keep-alive")
+    });
+    let framing = framing(
+        with(Kind::TransferEncoding),
+        with(Kind::ContentLength),
+        status,
+        head_request,
+    )?;
     // The body's framing goes out as the writer frames it for the client.
-    let drop_length = !matches!(framing, ResponseFraming::Empty);
+    let keep_length = matches!(framing, ResponseFraming::Empty);
     let mut out = BytesMut::with_capacity(len);
-    for field in fields {
-        let hop_by_hop = HOP_BY_HOP.iter().any(|name| is(field, name))
-            || connection_tokens().any(|t| t.eq_ignore_ascii_case(field.name.as_bytes()))
-            || drop_length && is(field, "content-length");
-        if !hop_by_hop {
+    for (field, &kind) in fields.iter().zip(kinds) {
+        let relayed = match kind {
+            Kind::Other => {
+                !names_others
+                    || !connection_tokens().any(|t| t.eq_ignore_ascii_case(field.name.as_bytes()))
+            }
+            Kind::ContentLength => keep_length,
+            Kind::Connection | Kind::TransferEncoding | Kind::HopByHop => false,
+        };
+        if relayed {
             out.put_slice(field.name.as_bytes());
             out.put_slice(b": ");
             out.put_slice(field.value);
@@ -335,9 +358,35 @@ pub fn parse_response(
     })))
 }
 
+/// What a response header field is to proxyd.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Connection,
+    TransferEncoding,
+    ContentLength,
+    /// The other hop-by-hop headers: never relayed.
+    HopByHop,
+    Other,
+}
+
+impl Kind {
+    fn of(name: &[u8]) -> Kind {
+        let is = |wanted: &str| name.eq_ignore_ascii_case(wanted.as_bytes());
+        // Compared by length first: most names are none of these.
+        match name.len() {
+            10 if is("connection") => Kind::Connection,
+            17 if is("transfer-encoding") => Kind::TransferEncoding,
+            14 if is("content-length") => Kind::ContentLength,
+            2 | 7 | 10 | 16 | 18 | 19 if HOP_BY_HOP.iter().any(|h| is(h)) => Kind::HopByHop,
+            _ => Kind::Other,
+        }
+    }
+}
+
 /// RFC 9112 §6.3. A `Transfer-Encoding` wins over a `Content-Length`.
-fn framing(
-    fields: &[httparse::Header<'_>],
+fn framing<'a>(
+    transfer_encoding: impl Iterator<Item = &'a httparse::Header<'a>> + Clone,
+    content_length: impl Iterator<Item = &'a httparse::Header<'a>>,
     status: StatusCode,
     head_request: bool,
 ) -> Result<ResponseFraming, &'static str> {
@@ -349,15 +398,15 @@ fn framing(
         return Ok(ResponseFraming::Empty);
     }
     let codings = || {
-        fields
-            .iter()
-            .filter(|h| h.name.eq_ignore_ascii_case("transfer-encoding"))
+        transfer_encoding
+            .clone()
             .flat_map(|h| h.value.split(|&b| b == b','))
             .map(<[u8]>::trim_ascii)
     };
     if codings().next().is_some() {
         let chunked = codings()
-            .rfind(|c| !c.is_empty())
+            .filter(|c| !c.is_empty())
+            .last()
             .is_some_and(|c| c.eq_ignore_ascii_case(b"chunked"));
         return Ok(if chunked {
             ResponseFraming::Chunked
@@ -366,10 +415,7 @@ fn framing(
         });
     }
     let mut length: Option<u64> = None;
-    for field in fields {
-        if !field.name.eq_ignore_ascii_case("content-length") {
-            continue;
-        }
+    for field in content_length {
         for item in field.value.split(|&b| b == b',') {
             let item = item.trim_ascii();
             if item.is_empty() || item.len() > 19 || !item.iter().all(u8::is_ascii_digit) {
