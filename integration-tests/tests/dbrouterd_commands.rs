@@ -645,6 +645,26 @@ fn long_data_is_sent_where_the_statement_runs(r: &Dbrouter) {
         "after reset",
     );
     assert_eq!(reply.rows()[0][1].as_i64(), Some(4), "{reply:?}");
+    // Long data that goes with its backend connection before EXECUTE: an error, not a
+    // statement run without it; sent again, it works.
+    c.send_long_data(read, 0, b"lost").expect("long data");
+    c.send_long_data(read, 1, b"lost").expect("long data");
+    kill_app_connections(r, r.db.replicas());
+    let lost = c
+        .execute(read, &[Param::LongData, Param::LongData], false)
+        .expect("execute");
+    assert_eq!(lost.err_code(), Some(2013), "{lost:?}");
+    c.send_long_data(read, 0, b"again").expect("long data");
+    c.send_long_data(read, 1, b"again").expect("long data");
+    let reply = ok(
+        c.execute(read, &[Param::LongData, Param::LongData], false)
+            .expect("execute"),
+        "long data sent again",
+    );
+    let row = &reply.rows()[0];
+    assert!(is_replica(row[0].as_i64().unwrap_or_default()), "{row:?}");
+    assert_eq!(row[1].as_i64(), Some(5), "{row:?}");
+    assert_eq!(row[2].as_bytes(), Some(sha1_hex(b"again").as_bytes()));
     // Without long data the statement runs as usual.
     let reply = ok(
         c.execute(
@@ -660,6 +680,22 @@ fn long_data_is_sent_where_the_statement_runs(r: &Dbrouter) {
     c.close(insert).expect("close");
     assert!(is_replica(server_id(&mut c, "SELECT @@server_id")));
     c.quit().expect("quit");
+}
+
+/// Kills the app user's connections on `servers` and waits until they are gone.
+fn kill_app_connections(r: &Dbrouter, servers: &[DbServer]) {
+    let app = "SELECT id FROM information_schema.processlist WHERE user = 'app'";
+    for server in servers {
+        for id in on_server(r, server, app).lines() {
+            // Gone already is fine.
+            let _ = r.db.root_sql(server, &format!("KILL CONNECTION {id}"));
+        }
+        wait_until(
+            "the app connections killed",
+            Duration::from_secs(30),
+            || on_server(r, server, app).is_empty().then_some(()),
+        );
+    }
 }
 
 /// COM_SET_OPTION turns multi-statements on and off for the session; COM_INIT_DB switches

@@ -33,6 +33,11 @@ pub struct Statement {
     last_used: u64,
     /// A cursor is open or long data was sent: the statement stays on this backend.
     pub stuck_to: Option<usize>,
+    /// COM_STMT_SEND_LONG_DATA went to `stuck_to` since the last EXECUTE or RESET.
+    pub long_data_pending: bool,
+    /// Some of that long data never reached a backend, or went with the connection that held
+    /// it: the next EXECUTE must fail rather than run without it.
+    pub long_data_lost: bool,
 }
 
 #[derive(Debug)]
@@ -77,6 +82,8 @@ impl Prepared {
                 on: vec![(backend, backend_id, false)],
                 last_used: self.tick,
                 stuck_to: None,
+                long_data_pending: false,
+                long_data_lost: false,
             },
         );
         id
@@ -131,6 +138,8 @@ impl Prepared {
             s.on.retain(|(b, _, _)| *b != backend);
             if s.stuck_to == Some(backend) {
                 s.stuck_to = None;
+                s.long_data_lost |= s.long_data_pending;
+                s.long_data_pending = false;
             }
         }
     }
@@ -267,6 +276,22 @@ mod tests {
         assert_eq!(p.on_backend(b, 0), None);
         assert_eq!(p.on_backend(a, 0), Some((100, false)));
         assert_eq!(p.evict_on(0, third), None);
+    }
+
+    #[test]
+    fn long_data_on_a_connection_let_go_is_lost() {
+        let mut p = Prepared::default();
+        let c = classify(b"SELECT ?");
+        let id = p.insert(Bytes::new(), c, 1, 3, 100);
+        if let Some(s) = p.get_mut(id) {
+            s.stuck_to = Some(3);
+            s.long_data_pending = true;
+        }
+        p.forget_backend(2);
+        assert!(!p.get(id).is_some_and(|s| s.long_data_lost));
+        p.forget_backend(3);
+        let s = p.get(id).expect("statement");
+        assert!(s.long_data_lost && !s.long_data_pending && s.stuck_to.is_none());
     }
 
     #[test]

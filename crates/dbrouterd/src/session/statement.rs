@@ -27,6 +27,18 @@ fn unknown_statement(id: u32, command: &str) -> ErrPacket {
     )
 }
 
+/// Long data sent for the statement did not all reach the backend that would run it.
+fn long_data_lost(id: u32) -> ErrPacket {
+    ErrPacket::new(
+        crate::protocol::err::codes::LOST_CONNECTION,
+        b"HY000",
+        format!(
+            "Long data for prepared statement ({id}) was lost with its backend connection; \
+             send it again"
+        ),
+    )
+}
+
 impl Session {
     pub(super) async fn stmt_prepare(&mut self, payload: Bytes) -> Result<(), Disconnect> {
         let text = match prepare_text(&payload) {
@@ -214,6 +226,11 @@ impl Session {
             let Some(stmt) = self.stmts.get(id) else {
                 return Ok(());
             };
+            if stmt.long_data_lost {
+                self.drop_long_data(id).await;
+                self.client.send_err(&long_data_lost(id)).await?;
+                return Ok(());
+            }
             let params = stmt.params;
             let out = execute_for_backend(
                 payload,
@@ -255,6 +272,7 @@ impl Session {
             }
             if let Some(stmt) = self.stmts.get_mut(id) {
                 stmt.stuck_to = header.opens_cursor().then_some(routed.index);
+                stmt.long_data_pending = false;
             }
             if let Some(summary) = summary {
                 self.after(&routed, &class, &summary);
@@ -264,29 +282,68 @@ impl Session {
         }
     }
 
-    /// COM_STMT_SEND_LONG_DATA has no answer; a failure shows at the EXECUTE.
+    /// COM_STMT_SEND_LONG_DATA has no answer: data that cannot reach the statement's backend
+    /// is remembered as lost, and the next EXECUTE fails instead of running without it.
     pub(super) async fn stmt_send_long_data(&mut self, payload: &[u8]) -> Result<(), Disconnect> {
         let Ok(id) = statement_id(payload) else {
             return Ok(());
         };
-        let Ok(routed) = self.route_statement(id, "mysqld_stmt_send_long_data").await else {
-            return Ok(());
-        };
-        let Ok((backend_id, _)) = self.ensure_prepared(id, routed.index).await else {
-            return Ok(());
-        };
-        if let Some(stmt) = self.stmts.get_mut(id) {
-            stmt.stuck_to = Some(routed.index);
-        }
-        let mut out = payload.to_vec();
-        if rewrite_stmt_id(&mut out, backend_id).is_ok() {
-            if let Some(a) = self.backends[routed.index].as_mut() {
-                if a.pooled.conn.send_command(&out).await.is_err() {
-                    self.detach(routed.index);
-                }
+        if !self.send_long_data(id, payload).await {
+            if let Some(stmt) = self.stmts.get_mut(id) {
+                stmt.long_data_lost = true;
             }
         }
         Ok(())
+    }
+
+    /// Sends long data where statement `id` runs (and keeps it there); whether it went out.
+    async fn send_long_data(&mut self, id: u32, payload: &[u8]) -> bool {
+        let Ok(routed) = self.route_statement(id, "mysqld_stmt_send_long_data").await else {
+            return false;
+        };
+        let Ok((backend_id, _)) = self.ensure_prepared(id, routed.index).await else {
+            return false;
+        };
+        let mut out = payload.to_vec();
+        if rewrite_stmt_id(&mut out, backend_id).is_err() {
+            return false;
+        }
+        let Some(a) = self.backends[routed.index].as_mut() else {
+            return false;
+        };
+        if a.pooled.conn.send_command(&out).await.is_err() {
+            self.detach(routed.index);
+            return false;
+        }
+        if let Some(stmt) = self.stmts.get_mut(id) {
+            stmt.stuck_to = Some(routed.index);
+            stmt.long_data_pending = true;
+        }
+        true
+    }
+
+    /// Starts statement `id`'s long data afresh after some was lost: the statement is closed
+    /// where the rest may be (and prepared again there when next used).
+    async fn drop_long_data(&mut self, id: u32) {
+        let Some(stmt) = self.stmts.get_mut(id) else {
+            return;
+        };
+        stmt.long_data_lost = false;
+        stmt.long_data_pending = false;
+        let Some(index) = stmt.stuck_to.take() else {
+            return;
+        };
+        let Some(pos) = stmt.on.iter().position(|(b, _, _)| *b == index) else {
+            return;
+        };
+        let (_, backend_id, _) = stmt.on.remove(pos);
+        if let Some(a) = self.backends[index].as_mut() {
+            let mut close = Vec::with_capacity(5);
+            encode_stmt_close(backend_id, &mut close);
+            if a.pooled.conn.send_command(&close).await.is_err() {
+                self.detach(index);
+            }
+        }
     }
 
     /// COM_STMT_CLOSE has no answer: close it on every backend connection that has it.
@@ -316,6 +373,8 @@ impl Session {
             .and_then(|id| self.stmts.get_mut(id))
         {
             stmt.stuck_to = None;
+            stmt.long_data_pending = false;
+            stmt.long_data_lost = false;
         }
         Ok(())
     }
