@@ -280,12 +280,15 @@ impl RawConn {
         }
     }
 
-    pub fn write_packet(&mut self, seq: u8, payload: &[u8]) -> Result<()> {
+    /// Writes `payload` as one packet (in chunks from 16 MiB on); returns the sequence id
+    /// that follows it.
+    pub fn write_packet(&mut self, seq: u8, payload: &[u8]) -> Result<u8> {
         let mut bytes = Vec::with_capacity(payload.len() + 8);
         let mut seq = seq;
         let mut chunks = payload.chunks(MAX_CHUNK).peekable();
         if payload.is_empty() {
             bytes.extend_from_slice(&[0, 0, 0, seq]);
+            seq = seq.wrapping_add(1);
         }
         while let Some(chunk) = chunks.next() {
             let len = chunk.len();
@@ -294,17 +297,18 @@ impl RawConn {
             seq = seq.wrapping_add(1);
             if len == MAX_CHUNK && chunks.peek().is_none() {
                 bytes.extend_from_slice(&[0, 0, 0, seq]);
+                seq = seq.wrapping_add(1);
             }
         }
         self.stream.write_all(&bytes)?;
-        Ok(())
+        Ok(seq)
     }
 
     fn command(&mut self, command: u8, body: &[u8]) -> Result<()> {
         let mut p = Vec::with_capacity(body.len() + 1);
         p.push(command);
         p.extend_from_slice(body);
-        self.write_packet(0, &p)
+        self.write_packet(0, &p).map(|_| ())
     }
 
     /// COM_QUERY; every result of a multi-statement text, in order.
@@ -334,8 +338,7 @@ impl RawConn {
         }
         let mut seq = seq.wrapping_add(1);
         for piece in file.unwrap_or_default().chunks(chunk.max(1)) {
-            self.write_packet(seq, piece)?;
-            seq = seq.wrapping_add(1);
+            seq = self.write_packet(seq, piece)?;
         }
         self.write_packet(seq, &[])?;
         self.read_result(false, None)

@@ -45,8 +45,12 @@ fn start() -> Dbrouter {
     )
     .expect("topology and dbrouterd");
     for server in r.db.servers() {
-        r.db.root_sql(server, "SET GLOBAL local_infile = 1")
-            .expect("local_infile on");
+        // Room for a LOCAL INFILE packet over 16 MiB (new connections take the global value).
+        r.db.root_sql(
+            server,
+            "SET GLOBAL local_infile = 1; SET GLOBAL max_allowed_packet = 64 * 1024 * 1024",
+        )
+        .expect("local_infile on");
     }
     r
 }
@@ -443,6 +447,40 @@ fn load_data_local_infile_reaches_the_primary(r: &Dbrouter) {
         c.query_i64("SELECT /* route=primary */ COUNT(*) FROM loaded")
             .expect("count"),
         400
+    );
+    // One packet of the file over 16 MiB: the client sends it in two chunks.
+    let mut big = b"2000,".to_vec();
+    big.extend(std::iter::repeat_n(b'z', 17 * 1024 * 1024));
+    big.extend_from_slice(b"\n2001,after\n");
+    let reply = c
+        .load_local(
+            "LOAD DATA LOCAL INFILE 'big.csv' INTO TABLE blobs FIELDS TERMINATED BY ','",
+            Some(&big),
+            big.len(),
+        )
+        .expect("load a packet over 16 MiB");
+    assert!(
+        matches!(
+            reply,
+            Reply::Ok {
+                affected_rows: 2,
+                ..
+            }
+        ),
+        "{reply:?}"
+    );
+    assert_eq!(
+        on_server(
+            r,
+            r.db.primary(),
+            "SELECT id, LENGTH(b) FROM appdb.blobs WHERE id >= 2000"
+        ),
+        format!("2000\t{}\n2001\t5", 17 * 1024 * 1024)
+    );
+    ok(
+        c.query("DELETE FROM blobs WHERE id >= 2000")
+            .expect("delete"),
+        "delete",
     );
     assert!(is_replica(server_id(&mut c, "SELECT @@server_id")));
     c.quit().expect("quit");

@@ -469,7 +469,7 @@ impl BackendConn {
             if let Err(e) = self.stream.write_all(&bytes).await {
                 return Err(RelayError::Backend(self.io(e)));
             }
-            seq = seq.wrapping_add(1);
+            seq = seq_after(&bytes, seq);
             if last {
                 return Ok(());
             }
@@ -600,4 +600,31 @@ pub enum RelayError {
     Backend(ConnError),
     #[error("client connection failed: {0}")]
     Client(io::Error),
+}
+
+/// The sequence id after the framed packet `bytes`: one per chunk (a LOCAL INFILE packet of
+/// 16 MiB or more comes in several).
+fn seq_after(bytes: &[u8], mut seq: u8) -> u8 {
+    let mut pos = 0;
+    while let Some(header) = bytes.get(pos..pos + 4) {
+        let len =
+            usize::from(header[0]) | usize::from(header[1]) << 8 | usize::from(header[2]) << 16;
+        seq = seq.wrapping_add(1);
+        pos += 4 + len;
+    }
+    seq
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_relayed_packet_takes_a_sequence_id_per_chunk() {
+        for size in [0, 10, 0xFF_FFFF, 0xFF_FFFF + 5] {
+            let mut framed = Vec::new();
+            let next = encode_packet(&vec![b'x'; size], 250, &mut framed);
+            assert_eq!(seq_after(&framed, 250), next, "{size} bytes");
+        }
+    }
 }
