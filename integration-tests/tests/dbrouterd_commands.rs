@@ -306,6 +306,8 @@ fn cli(r: &Dbrouter, args: &[&str], sql: &str) -> (bool, String, String) {
         .arg("--no-defaults")
         .args(["--protocol=TCP", "--host=127.0.0.1", "--batch"])
         .args(["--skip-column-names", "--connect-timeout=10", "--user=app"])
+        // Keep the `/* route=primary */` hints (the CLI strips comments by default).
+        .arg("--comments")
         .arg(format!("--port={}", r.port("app")))
         .args(args)
         .arg("appdb")
