@@ -14,3 +14,4 @@ pub mod health;
 pub mod lifecycle;
 pub mod log;
 pub mod metrics;
+pub mod tls;

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use rustls::crypto::ring;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::pki_types::ServerName;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use tokio_rustls::TlsAcceptor;
@@ -15,15 +15,8 @@ use crate::config::Tls;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    #[error("cannot read {file}: {source}")]
-    Read {
-        file: String,
-        source: std::io::Error,
-    },
-    #[error("{file} holds no PEM certificate")]
-    NoCertificate { file: String },
-    #[error("{file} holds no PEM private key")]
-    NoKey { file: String },
+    #[error(transparent)]
+    Pem(#[from] ha_core::tls::PemError),
     #[error("{file}: unsupported private key: {source}")]
     Key { file: String, source: rustls::Error },
     #[error("TLS configuration: {0}")]
@@ -51,40 +44,13 @@ impl ResolvesServerCert for SniResolver {
     }
 }
 
-fn read(file: &Path) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(file).map_err(|source| TlsError::Read {
-        file: file.display().to_string(),
-        source,
-    })
-}
-
 fn load_key(cert: &Path, key: &Path) -> Result<CertifiedKey, TlsError> {
-    let cert_pem = read(cert)?;
-    let chain: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut cert_pem.as_slice())
-        .collect::<Result<_, _>>()
-        .map_err(|source| TlsError::Read {
-            file: cert.display().to_string(),
-            source,
-        })?;
-    if chain.is_empty() {
-        return Err(TlsError::NoCertificate {
-            file: cert.display().to_string(),
-        });
-    }
-    let key_pem = read(key)?;
-    let key_der: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut key_pem.as_slice())
-        .map_err(|source| TlsError::Read {
-            file: key.display().to_string(),
-            source,
-        })?
-        .ok_or_else(|| TlsError::NoKey {
-            file: key.display().to_string(),
-        })?;
-    let signing = ring::sign::any_supported_type(&key_der).map_err(|source| TlsError::Key {
+    let pem = ha_core::tls::load(cert, key)?;
+    let signing = ring::sign::any_supported_type(&pem.key).map_err(|source| TlsError::Key {
         file: key.display().to_string(),
         source,
     })?;
-    Ok(CertifiedKey::new(chain, signing))
+    Ok(CertifiedKey::new(pem.chain, signing))
 }
 
 /// The acceptor for a listener's `tls` section.

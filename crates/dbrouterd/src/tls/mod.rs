@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::crypto::ring;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::ListenerTls;
@@ -25,15 +24,8 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    #[error("cannot read {file}: {source}")]
-    Read {
-        file: String,
-        source: std::io::Error,
-    },
-    #[error("{file} holds no PEM certificate")]
-    NoCertificate { file: String },
-    #[error("{file} holds no PEM private key")]
-    NoKey { file: String },
+    #[error(transparent)]
+    Pem(#[from] ha_core::tls::PemError),
     #[error("certificate {cert} and key {key} do not make a TLS configuration: {source}")]
     Config {
         cert: String,
@@ -68,36 +60,12 @@ impl ServerTls {
     }
 }
 
-fn read(file: &Path) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(file).map_err(|source| TlsError::Read {
-        file: file.display().to_string(),
-        source,
-    })
-}
-
 /// An acceptor serving the certificate chain in `cert` with the private key in `key`.
 pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
-    let cert_pem = read(cert)?;
-    let chain: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut cert_pem.as_slice())
-        .collect::<Result<_, _>>()
-        .map_err(|source| TlsError::Read {
-            file: cert.display().to_string(),
-            source,
-        })?;
-    if chain.is_empty() {
-        return Err(TlsError::NoCertificate {
-            file: cert.display().to_string(),
-        });
-    }
-    let key_pem = read(key)?;
-    let key_der: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut key_pem.as_slice())
-        .map_err(|source| TlsError::Read {
-            file: key.display().to_string(),
-            source,
-        })?
-        .ok_or_else(|| TlsError::NoKey {
-            file: key.display().to_string(),
-        })?;
+    let ha_core::tls::CertAndKey {
+        chain,
+        key: key_der,
+    } = ha_core::tls::load(cert, key)?;
     let config_error = |source| TlsError::Config {
         cert: cert.display().to_string(),
         key: key.display().to_string(),
@@ -129,6 +97,12 @@ mod tests {
         let Err(err) = acceptor(&empty, &empty) else {
             panic!("an empty file must fail");
         };
-        assert!(matches!(err, TlsError::NoCertificate { .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                TlsError::Pem(ha_core::tls::PemError::NoCertificate { .. })
+            ),
+            "{err}"
+        );
     }
 }
