@@ -93,7 +93,20 @@ pub async fn serve(
                 }
             }
         }
-        let read = tokio::time::timeout(timeouts.header, read_head(&mut reader, &mut buf)).await;
+        // A head already at hand needs no timer; one still coming must be in within the
+        // header timeout.
+        let read = match head_at_hand(&reader, &mut buf) {
+            AtHand::Head(result) => Ok(result),
+            // Readiness left from the last read: wait for the next request as idle, with no
+            // buffer.
+            AtHand::Nothing => {
+                buf = BytesMut::new();
+                continue;
+            }
+            AtHand::Partial => {
+                tokio::time::timeout(timeouts.header, read_head(&mut reader, &mut buf)).await
+            }
+        };
         let head = match read {
             Ok(Ok(Some(head))) => head,
             Ok(Ok(None)) => return, // closed between requests
@@ -151,6 +164,41 @@ pub async fn serve(
 enum ReadError {
     Io(std::io::Error),
     Head(HeadError),
+}
+
+/// What one read without waiting brought.
+enum AtHand {
+    /// A whole head (a keep-alive client's next request usually comes whole), or the end.
+    Head(Result<Option<Head>, ReadError>),
+    /// Nothing at all: the socket was not readable after all.
+    Nothing,
+    /// Part of a head: the rest must be waited for.
+    Partial,
+}
+
+fn head_at_hand(reader: &OwnedReadHalf, buf: &mut BytesMut) -> AtHand {
+    if buf.capacity() == buf.len() {
+        buf.reserve(if buf.is_empty() { HEAD_READ } else { buf.len() });
+    }
+    match reader.try_read_buf(buf) {
+        Ok(0) if buf.is_empty() => return AtHand::Head(Ok(None)),
+        Ok(0) => {
+            return AtHand::Head(Err(ReadError::Head(HeadError::Malformed(
+                "connection closed mid-head",
+            ))))
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        Err(e) => return AtHand::Head(Err(ReadError::Io(e))),
+    }
+    if buf.is_empty() {
+        return AtHand::Nothing;
+    }
+    match head::parse(buf, MAX_HEADER_BYTES) {
+        Ok(Some(head)) => AtHand::Head(Ok(Some(head))),
+        Ok(None) => AtHand::Partial,
+        Err(e) => AtHand::Head(Err(ReadError::Head(e))),
+    }
 }
 
 /// Reads until a whole head is in `buf`; `None` when the client closed before sending one.
