@@ -167,6 +167,8 @@ enum ReadError {
 }
 
 /// What one read without waiting brought.
+// Matched at once where it is returned: boxing the head would cost an allocation per request.
+#[allow(clippy::large_enum_variant)]
 enum AtHand {
     /// A whole head (a keep-alive client's next request usually comes whole), or the end.
     Head(Result<Option<Head>, ReadError>),
