@@ -1,11 +1,13 @@
 //! The MySQL commands besides COM_QUERY, end to end through dbrouterd against real MariaDB:
-//! COM_FIELD_LIST, LOAD DATA LOCAL INFILE (sent, refused, missing file), server-side cursors
-//! (COM_STMT_EXECUTE with a read-only cursor, COM_STMT_FETCH in batches), COM_STMT_SEND_LONG_DATA,
-//! COM_STMT_RESET, COM_STMT_CLOSE, the per-connection cap on backend prepared statements (least
-//! recently used closed, prepared again when used), COM_SET_OPTION, COM_INIT_DB and
-//! COM_STATISTICS. Each checks what the client saw, which server answered (`@@server_id`: 1 the
-//! primary, 3 and 4 the replicas) and that written data arrived. One topology for all of it,
-//! to keep the suite light; the scenarios run one after the other.
+//! COM_FIELD_LIST, LOAD DATA LOCAL INFILE (sent, a packet over 16 MiB, refused, missing file),
+//! server-side cursors (COM_STMT_EXECUTE with a read-only cursor, COM_STMT_FETCH in batches),
+//! COM_STMT_SEND_LONG_DATA (also lost with its backend connection), COM_STMT_RESET,
+//! COM_STMT_CLOSE, the per-connection cap on backend prepared statements (least recently used
+//! closed, prepared again when used, never one with an open cursor), COM_SET_OPTION (not
+//! carried to the next client of a pooled connection), COM_INIT_DB and COM_STATISTICS. Each
+//! checks what the client saw, which server answered (`@@server_id`: 1 the primary, 3 and 4
+//! the replicas) and that written data arrived. One topology for all of it, to keep the suite
+//! light; the scenarios run one after the other.
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
