@@ -260,6 +260,65 @@ fn field_list_is_answered_where_a_read_runs(r: &Dbrouter) {
     for extra_caps in [0, caps::DEPRECATE_EOF] {
         field_list_on(r, extra_caps);
     }
+    cli_completion_lists_fields_on_a_replica(r);
+}
+
+/// Every server's `Com_show_fields` (COM_FIELD_LIST counts there), primary first.
+fn field_lists_served(r: &Dbrouter) -> Vec<i64> {
+    r.db.servers()
+        .iter()
+        .map(|s| {
+            let line = on_server(r, s, "SHOW GLOBAL STATUS LIKE 'Com_show_fields'");
+            line.split('\t')
+                .nth(1)
+                .and_then(|n| n.trim().parse().ok())
+                .unwrap_or_else(|| panic!("Com_show_fields on {}: {line:?}", s.name))
+        })
+        .collect()
+}
+
+/// The interactive `mariadb` CLI (on a terminal, `script` gives it one) reads every table's
+/// columns with COM_FIELD_LIST for its name completion: a replica answers them all and the
+/// session goes on.
+fn cli_completion_lists_fields_on_a_replica(r: &Dbrouter) {
+    use std::io::Write;
+    let before = field_lists_served(r);
+    let cli = format!(
+        "mariadb --no-defaults --protocol=TCP --host=127.0.0.1 --port={} --user=app \
+         --auto-rehash appdb",
+        r.port("app")
+    );
+    let mut child = Command::new("script")
+        .args(["-q", "-e", "-c", &cli, "/dev/null"])
+        .env("MYSQL_PWD", "apppw")
+        // Interactive: no history file in the home directory, no terminal effects.
+        .env("MYSQL_HISTFILE", "/dev/null")
+        .env("TERM", "dumb")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run mariadb under script");
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(b"SELECT 40 + 2;\nquit\n")
+            .expect("write to mariadb");
+    }
+    let out = child.wait_with_output().expect("mariadb");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "interactive CLI: {text}");
+    assert!(text.contains("Reading table information"), "{text}");
+    assert!(
+        text.contains(" 42 |"),
+        "the session works after completion: {text}"
+    );
+    let after = field_lists_served(r);
+    let served: Vec<i64> = after.iter().zip(&before).map(|(a, b)| a - b).collect();
+    assert_eq!(served[0], 0, "no field list on the primary: {served:?}");
+    assert!(
+        served[2] + served[3] >= 5,
+        "a field list per table of appdb on the replicas: {served:?}"
+    );
 }
 
 fn field_list_on(r: &Dbrouter, extra_caps: u32) {
