@@ -315,11 +315,13 @@ pub fn parse_response(
             .flat_map(|h| h.value.split(|&b| b == b','))
             .map(<[u8]>::trim_ascii)
     };
-    let keep_alive = if response.version == Some(0) {
-        connection_tokens().any(|t| t.eq_ignore_ascii_case(b"keep-alive"))
-    } else {
-        !connection_tokens().any(|t| t.eq_ignore_ascii_case(b"close"))
-    };
+    // After a 101 the connection speaks another protocol: never reused.
+    let keep_alive = status != StatusCode::SWITCHING_PROTOCOLS
+        && if response.version == Some(0) {
+            connection_tokens().any(|t| t.eq_ignore_ascii_case(b"keep-alive"))
+        } else {
+            !connection_tokens().any(|t| t.eq_ignore_ascii_case(b"close"))
+        };
     // `Connection` naming other headers, to be dropped too (rare).
     let names_others = connection_tokens().any(|t| {
         !t.is_empty() && !t.eq_ignore_ascii_case(b"close") && !t.eq_ignore_ascii_case(b"keep-alive")
@@ -541,6 +543,14 @@ mod tests {
             !parsed(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n", false)
                 .0
                 .keep_alive
+        );
+        assert!(
+            !parsed(
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n",
+                false
+            )
+            .0
+            .keep_alive
         );
         for bad in [
             &b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n"[..],
