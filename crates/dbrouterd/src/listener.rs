@@ -1,7 +1,13 @@
 //! Client listeners: bind every configured address at start (a daemon that cannot listen does
 //! not start), accept connections on each of the `workers` session threads
-//! ([`crate::workers`]) and run each as its own session task on the thread that accepted it. A listener with `tls` loads its certificate at start too (a bad one stops
-//! the start, naming the file). What the sessions share lives in [`Shared`].
+//! ([`crate::workers`]) and run each as its own session task on the thread that accepted it.
+//! A listener with `tls` loads its certificate at start too (a bad one stops the start, naming
+//! the file). What the sessions share lives in [`Shared`].
+//!
+//! Binding ([`bind`]) is apart from serving ([`serve`]) so that a reload can bind every new
+//! address first and drop them all if one fails. What a listener hands its new sessions (its
+//! name, router and TLS) is one [`Serving`] behind an atomically swapped pointer: a reload that
+//! keeps the address swaps it, and each accepted client takes the version current then.
 
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicU32;
@@ -72,7 +78,7 @@ pub enum ListenError {
         source: std::io::Error,
     },
     #[error("listener {name}: TLS: {source}")]
-    Tls { name: String, source: TlsError },
+    Tls { name: String, source: Box<TlsError> },
 }
 
 /// Where a listener's sessions run and what stops them.
@@ -93,29 +99,50 @@ pub struct Bound {
     pub pool: String,
 }
 
-/// Binds `address` and serves it until `stop` is cancelled; with `tls`, clients may (or
-/// must) switch to TLS.
-pub async fn listen(
+/// What a listener gives each client it accepts.
+pub struct Serving {
+    pub name: String,
+    pub router: Arc<Router>,
+    pub tls: Option<Arc<ServerTls>>,
+}
+
+/// A listener being served: its address, what it serves, and what stops it alone.
+#[derive(Clone)]
+pub struct Live {
+    pub bound: Bound,
+    /// The configured `listen`, which a reload compares.
+    pub listen: String,
+    pub serving: Arc<ArcSwap<Serving>>,
+    /// Cancelled to stop accepting here (a child of the daemon's own stop).
+    pub stop: CancellationToken,
+}
+
+/// Loads a listener's TLS certificate and key, if it has `tls`.
+pub fn load_tls(
     name: &str,
-    address: &str,
     tls: Option<&ListenerTls>,
-    router: Arc<Router>,
-    shared: Arc<Shared>,
-    threads: &SessionThreads,
-) -> Result<Bound, ListenError> {
-    let SessionThreads {
-        stop,
-        sessions,
-        workers,
-    } = threads;
-    let tls = tls
-        .map(ServerTls::load)
+) -> Result<Option<Arc<ServerTls>>, ListenError> {
+    tls.map(ServerTls::load)
         .transpose()
+        .map(|t| t.map(Arc::new))
         .map_err(|source| ListenError::Tls {
             name: name.to_string(),
-            source,
-        })?
-        .map(Arc::new);
+            source: Box::new(source),
+        })
+}
+
+/// A bound address, not yet accepting: one copy of the socket per session thread.
+pub struct Socket {
+    pub local: SocketAddr,
+    copies: Vec<std::net::TcpListener>,
+}
+
+/// Binds listener `name`'s `address` for `threads`, not yet accepting.
+pub async fn bind(
+    name: &str,
+    address: &str,
+    threads: &SessionThreads,
+) -> Result<Socket, ListenError> {
     let error = |source| ListenError::Bind {
         name: name.to_string(),
         address: address.to_string(),
@@ -123,61 +150,90 @@ pub async fn listen(
     };
     let listener = TcpListener::bind(address).await.map_err(error)?;
     let local = listener.local_addr().map_err(error)?;
-    info!(listener = name, listen = %local, pool = %router.name, tls = tls.is_some(), "listening");
-    let bound = Bound {
-        name: name.to_string(),
-        address: local,
-        pool: router.name.clone(),
-    };
-    let name = name.to_string();
     let listener = listener.into_std().map_err(error)?;
-    for worker in workers.iter() {
-        let socket = listener.try_clone().map_err(error)?;
-        let (name, tls, router, shared, stop, tracker) = (
-            name.clone(),
-            tls.clone(),
-            router.clone(),
+    let copies = threads
+        .workers
+        .iter()
+        .map(|_| listener.try_clone())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(error)?;
+    Ok(Socket { local, copies })
+}
+
+/// Serves a bound `socket` until `threads.stop` (or the answer's own `stop`) is cancelled.
+pub fn serve(
+    socket: Socket,
+    listen: &str,
+    serving: Serving,
+    shared: &Arc<Shared>,
+    threads: &SessionThreads,
+) -> Live {
+    info!(listener = %serving.name, listen = %socket.local, pool = %serving.router.name, tls = serving.tls.is_some(), "listening");
+    let bound = Bound {
+        name: serving.name.clone(),
+        address: socket.local,
+        pool: serving.router.name.clone(),
+    };
+    let stop = threads.stop.child_token();
+    let serving = Arc::new(ArcSwap::from_pointee(serving));
+    for (copy, worker) in socket.copies.into_iter().zip(threads.workers.iter()) {
+        let accept = accept_loop(
+            copy,
+            serving.clone(),
             shared.clone(),
             stop.clone(),
-            sessions.clone(),
+            threads.sessions.clone(),
         );
         // The accept loop is tracked with the sessions: a graceful stop waits until it has
         // seen the stop, so a client accepted just before is served rather than dropped by
         // the exit. Its sessions run on the thread that accepted them.
-        sessions.spawn_on(
-            async move {
-                let listener = match TcpListener::from_std(socket) {
-                    Ok(l) => l,
-                    Err(e) => {
-                        warn!(listener = %name, error = %e, "cannot accept on this worker");
-                        return;
-                    }
-                };
-                loop {
-                    let (stream, peer) = tokio::select! {
-                        _ = stop.cancelled() => return,
-                        accepted = listener.accept() => match accepted {
-                            Ok(a) => a,
-                            Err(e) => {
-                                // EMFILE and the like: keep serving the others, slow down.
-                                warn!(listener = %name, error = %e, "accept failed");
-                                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                                continue;
-                            }
-                        },
-                    };
-                    tracker.spawn(crate::session::run(
-                        stream,
-                        peer,
-                        name.clone(),
-                        tls.clone(),
-                        router.clone(),
-                        shared.clone(),
-                    ));
+        threads.sessions.spawn_on(accept, worker);
+    }
+    Live {
+        bound,
+        listen: listen.to_string(),
+        serving,
+        stop,
+    }
+}
+
+/// Accepts on one worker's copy of the socket until `stop`; each client becomes a session
+/// with the [`Serving`] current when it was accepted.
+async fn accept_loop(
+    socket: std::net::TcpListener,
+    serving: Arc<ArcSwap<Serving>>,
+    shared: Arc<Shared>,
+    stop: CancellationToken,
+    tracker: TaskTracker,
+) {
+    let listener = match TcpListener::from_std(socket) {
+        Ok(l) => l,
+        Err(e) => {
+            warn!(listener = %serving.load().name, error = %e, "cannot accept on this worker");
+            return;
+        }
+    };
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = stop.cancelled() => return,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // EMFILE and the like: keep serving the others, slow down.
+                    warn!(listener = %serving.load().name, error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
                 }
             },
-            worker,
-        );
+        };
+        let now = serving.load_full();
+        tracker.spawn(crate::session::run(
+            stream,
+            peer,
+            now.name.clone(),
+            now.tls.clone(),
+            now.router.clone(),
+            shared.clone(),
+        ));
     }
-    Ok(bound)
 }

@@ -3,9 +3,11 @@
 //! `backend.drain`, `backend.enable`, `db.switchover` and `db.failover`, applies reloads, and
 //! stops by closing the listeners and letting sessions finish until the deadline.
 //!
-//! Reload applies the users (new logins see them at once); listeners, backends, pools, the
-//! monitor and failover settings are built at start and need a restart to change (the reload
-//! answer says so).
+//! Reload ([`reload`]) applies a new file whole or refuses it whole: users, pools, listeners,
+//! monitor and failover settings live; backends and the monitor's login need a restart.
+//! What runs (routers, listeners) is one [`Running`] behind an atomically swapped pointer.
+
+mod reload;
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -21,22 +23,35 @@ use tokio_util::task::TaskTracker;
 use tracing::info;
 
 use crate::config::Config;
-use crate::listener::{listen, Bound, SessionThreads, Shared};
+use crate::listener::{bind, load_tls, serve, Live, Serving, SessionThreads, Shared};
 use crate::monitor::promote::Kind;
 use crate::monitor::{metrics::MonitorMetrics, topology_status, Monitor, MonitorHandle};
+use crate::pool::Pools;
 use crate::router::Router;
 use crate::stats::Stats;
 use crate::topology::Topology;
 use crate::users::Users;
 
 pub struct Dbrouterd {
-    config: ArcSwap<Config>,
+    /// The file in force (the monitor reads its settings from here).
+    config: Arc<ArcSwap<Config>>,
     shared: Arc<Shared>,
-    routers: HashMap<String, Arc<Router>>,
-    listeners: Vec<Bound>,
+    running: ArcSwap<Running>,
+    threads: SessionThreads,
     accepting: CancellationToken,
     sessions: TaskTracker,
     monitor: MonitorHandle,
+    /// The monitor's password as it logs in with (a reload must not change it).
+    monitor_password: String,
+    shutdown: CancellationToken,
+}
+
+/// The routers and listeners in force, and how many reloads built them.
+pub struct Running {
+    /// 0 at start, one more with every applied reload.
+    pub generation: u64,
+    pub routers: HashMap<String, Arc<Router>>,
+    pub listeners: Vec<Live>,
 }
 
 impl Service for Dbrouterd {
@@ -61,87 +76,79 @@ impl Service for Dbrouterd {
                 stats,
                 topology,
             ));
-            let routers: HashMap<String, Arc<Router>> = config
-                .pools
-                .iter()
-                .map(|(name, pool)| {
-                    let router = Router::new(
-                        name,
-                        pool,
-                        &shared.topology,
-                        config.failover.hold_writes.get(),
-                        ctx.shutdown.clone(),
-                    );
-                    (name.clone(), Arc::new(router))
-                })
-                .collect();
+            let shutdown = ctx.shutdown.clone();
+            let routers = build_routers(&config, &shared, &HashMap::new(), &shutdown);
             // A monitor that cannot log in would leave the writer unchecked and failover off:
             // refuse to start instead of running half-blind.
-            let password = monitor_password(&config).await?;
+            let monitor_password = monitor_password(&config).await?;
             let metrics = MonitorMetrics::register(ctx.metrics.registry())?;
-            let monitor = Monitor::new(&config, password, shared.clone(), metrics)
-                .spawn(ctx.shutdown.clone())
-                .await;
+            let config = Arc::new(ArcSwap::from_pointee(config));
+            let monitor = Monitor::new(
+                config.clone(),
+                monitor_password.clone(),
+                shared.clone(),
+                metrics,
+            )
+            .spawn(ctx.shutdown.clone())
+            .await;
             let accepting = ctx.shutdown.child_token();
             let sessions = TaskTracker::new();
             let threads = SessionThreads {
                 stop: accepting.clone(),
                 sessions: sessions.clone(),
-                workers: crate::workers::start(config.workers.resolve())
+                workers: crate::workers::start(config.load().workers.resolve())
                     .map_err(|e| format!("cannot start the session threads: {e}"))?,
             };
             let mut listeners = Vec::new();
-            for l in &config.listeners {
+            for l in &config.load().listeners {
                 let router = routers
                     .get(&l.pool)
                     .cloned()
                     .ok_or_else(|| format!("listener {} names no pool {}", l.name, l.pool))?;
-                let bound = listen(
-                    &l.name,
-                    &l.listen,
-                    l.tls.as_ref(),
+                let tls = load_tls(&l.name, l.tls.as_ref())?;
+                let socket = bind(&l.name, &l.listen, &threads).await?;
+                let serving = Serving {
+                    name: l.name.clone(),
                     router,
-                    shared.clone(),
-                    &threads,
-                )
-                .await?;
-                listeners.push(bound);
+                    tls,
+                };
+                listeners.push(serve(socket, &l.listen, serving, &shared, &threads));
             }
             Ok(Arc::new(Dbrouterd {
-                config: ArcSwap::from_pointee(config),
+                config,
                 shared,
-                routers,
-                listeners,
+                running: ArcSwap::from_pointee(Running {
+                    generation: 0,
+                    routers,
+                    listeners,
+                }),
+                threads,
                 accepting,
                 sessions,
                 monitor,
+                monitor_password,
+                shutdown,
             }))
         })
     }
 
     fn reload(&self, config: Config) -> BoxFuture<'_, Result<Value, String>> {
-        self.shared
-            .users
-            .store(Arc::new(Users::from_config(&config.users)));
-        let changes = json!({
-            "users": config.users.len(),
-            "note": "users applied; listeners, backends, pools, monitor and failover settings take effect at restart",
-        });
-        self.config.store(Arc::new(config));
-        Box::pin(async move { Ok(changes) })
+        Box::pin(self.reload_file(config))
     }
 
     fn health(&self) -> Value {
         let ready = !self.accepting.is_cancelled();
+        let running = self.running.load();
         json!({
             "ready": ready,
             "reason": if ready { "listeners bound" } else { "stopping" },
-            "listeners": self.listeners.iter().map(|l| l.address.to_string()).collect::<Vec<_>>(),
+            "listeners": running.listeners.iter().map(|l| l.bound.address.to_string()).collect::<Vec<_>>(),
         })
     }
 
     fn status(&self) -> Value {
         let stats = self.shared.stats.snapshot();
+        let running = self.running.load();
         let topology = &self.shared.topology;
         let mut backends = topology.status();
         for b in &mut backends {
@@ -180,7 +187,8 @@ impl Service for Dbrouterd {
         json!({
             "summary": summary,
             "topology": topology_status(topology),
-            "listeners": self.listeners.iter().map(|l| json!({"name": l.name, "address": l.address.to_string(), "pool": l.pool})).collect::<Vec<_>>(),
+            "listeners": running.listeners.iter().map(|l| &l.bound).map(|l| json!({"name": l.name, "address": l.address.to_string(), "pool": l.pool})).collect::<Vec<_>>(),
+            "config_generation": running.generation,
             "sessions": stats["sessions"],
             "sessions_total": stats["sessions_total"],
             "backends": backends,
@@ -272,27 +280,54 @@ impl Dbrouterd {
                 "route.explain needs sql=\"...\"",
             )
         })?;
+        let running = self.running.load();
         let pool = match (args.get("pool"), args.get("listener")) {
             (Some(p), _) => p.as_str().map(str::to_string),
             (None, Some(l)) => {
                 let l = l.as_str().unwrap_or_default();
-                self.listeners
+                running
+                    .listeners
                     .iter()
-                    .find(|b| b.name == l)
-                    .map(|b| b.pool.clone())
+                    .find(|b| b.bound.name == l)
+                    .map(|b| b.bound.pool.clone())
             }
-            (None, None) => self
+            (None, None) => running
                 .listeners
                 .first()
-                .map(|b| b.pool.clone())
-                .or_else(|| self.routers.keys().next().cloned()),
+                .map(|b| b.bound.pool.clone())
+                .or_else(|| running.routers.keys().next().cloned()),
         };
         let router = pool
             .as_ref()
-            .and_then(|p| self.routers.get(p))
+            .and_then(|p| running.routers.get(p))
             .ok_or_else(|| CommandError::new(ErrorKind::NotFound, "no such pool or listener"))?;
         Ok(router.explain(sql))
     }
+}
+
+/// A router for every pool of `config`. A pool's connection pools carry over from `old` where
+/// they can take the new limits ([`Pools::can_take`]; the reload applies them with
+/// [`Pools::update`] once it commits), so a reload keeps idle connections.
+fn build_routers(
+    config: &Config,
+    shared: &Shared,
+    old: &HashMap<String, Arc<Router>>,
+    shutdown: &CancellationToken,
+) -> HashMap<String, Arc<Router>> {
+    let hold_writes = config.failover.hold_writes.get();
+    config
+        .pools
+        .iter()
+        .map(|(name, pool)| {
+            let settings = &pool.connection_pool;
+            let pools = match old.get(name) {
+                Some(r) if r.pools.can_take(settings) => r.pools.clone(),
+                _ => Arc::new(Pools::new(settings.clone(), shutdown.clone())),
+            };
+            let router = Router::new(name, pool, &shared.topology, hold_writes, pools);
+            (name.clone(), Arc::new(router))
+        })
+        .collect()
 }
 
 /// The monitor's password, inline or from its file.

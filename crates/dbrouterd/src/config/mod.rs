@@ -1,6 +1,7 @@
 //! dbrouterd's configuration: the shape of `shared/config/dbrouterd.yaml` (listeners, users,
 //! backends, monitor, pools, failover), parsed by ha-core's loader and checked by [`Validate`].
 
+pub mod change;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -45,7 +46,7 @@ impl fmt::Debug for Secret {
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Listener {
     pub name: String,
@@ -58,7 +59,7 @@ pub struct Listener {
 }
 
 /// A listener's `tls` section: `{ cert: FILE, key: FILE, require: false }`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ListenerTls {
     /// PEM certificate chain, the server's certificate first.
@@ -93,7 +94,7 @@ pub enum Role {
     Replica,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Backend {
     pub name: String,
@@ -102,7 +103,7 @@ pub struct Backend {
     pub role: Role,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Monitor {
     pub user: String,
@@ -178,7 +179,7 @@ pub enum ReadYourWrites {
     WriterWindow,
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ReadYourWritesConfig {
     #[serde(default)]
@@ -189,7 +190,7 @@ pub struct ReadYourWritesConfig {
     pub window: Option<Duration>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectionPool {
     #[serde(default = "max_per_backend")]
@@ -228,7 +229,7 @@ impl Default for ConnectionPool {
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Pool {
     /// In order of preference: the first healthy writable one takes writes.
@@ -248,7 +249,7 @@ pub struct Pool {
     pub writes: Writes,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Failover {
     #[serde(default)]

@@ -12,6 +12,11 @@
 //! Rounds and changes run on one task, so a change never races a round's decision: while a
 //! change runs, writes are held ([`Topology::set_writer`] `None`) and resume when the new
 //! writer is confirmed writable.
+//!
+//! A reload stores a new [`Config`] in the pointer the monitor was given; before each round
+//! the monitor takes up its interval, timeout, rise/fall, lag limit and failover settings
+//! ([`Monitor::follow_reload`]). Its login and the backends are fixed at start: a reload that
+//! changes them is refused ([`crate::config::change`]).
 
 pub mod check;
 pub mod gtid;
@@ -25,6 +30,7 @@ pub mod state;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
@@ -71,6 +77,10 @@ impl MonitorHandle {
 
 pub struct Monitor {
     shared: Arc<Shared>,
+    /// The running configuration, swapped by reloads.
+    config: Arc<ArcSwap<Config>>,
+    /// The configuration whose settings the monitor runs with.
+    applied: Arc<Config>,
     topology: Arc<Topology>,
     probers: Vec<Option<Prober>>,
     state: MonitorState,
@@ -96,13 +106,13 @@ pub fn monitor_login(user: &str, password: String) -> Login {
 
 impl Monitor {
     pub fn new(
-        config: &Config,
+        config: Arc<ArcSwap<Config>>,
         password: String,
         shared: Arc<Shared>,
         metrics: MonitorMetrics,
     ) -> Self {
-        let m = &config.monitor;
-        let f = &config.failover;
+        let applied = config.load_full();
+        let m = &applied.monitor;
         let login = monitor_login(&m.user, password);
         let topology = shared.topology.clone();
         let probers = topology
@@ -111,15 +121,8 @@ impl Monitor {
             .map(|n| Some(Prober::new(n.clone(), login.clone(), m.timeout.get())))
             .collect();
         let state = MonitorState::new(
-            Settings {
-                rise: m.rise.max(1),
-                fall: m.fall.max(1),
-                max_lag: m.max_replication_lag.get(),
-                confirm_checks: f.confirm_checks.max(1),
-                auto_failover: f.auto,
-                fence_old_writer: f.fence_old_writer,
-            },
-            config
+            settings_of(&applied),
+            applied
                 .backends
                 .iter()
                 .map(|b| NodeSpec {
@@ -128,10 +131,6 @@ impl Monitor {
                 })
                 .collect(),
         );
-        let replication = match (&f.replication_user, &f.replication_password) {
-            (Some(u), Some(p)) => Some((u.clone(), p.0.clone())),
-            _ => None,
-        };
         topology.start_monitoring();
         let now = Instant::now();
         Monitor {
@@ -142,16 +141,39 @@ impl Monitor {
             probers,
             state,
             login,
-            limits: Limits {
-                timeout: m.timeout.get(),
-                switchover_timeout: f.switchover_timeout.get(),
-                catchup_timeout: f.catchup_timeout.get(),
-                fence_old_writer: f.fence_old_writer,
-                replication,
-            },
+            limits: limits_of(&applied),
             interval: m.interval.get(),
             metrics,
+            config,
+            applied,
         }
+    }
+
+    /// Takes up the settings of a reloaded configuration, if there is one; answers whether the
+    /// check interval changed. A new timeout replaces the probers (their connections are
+    /// opened again with it).
+    fn follow_reload(&mut self) -> bool {
+        let now = self.config.load_full();
+        if Arc::ptr_eq(&now, &self.applied) {
+            return false;
+        }
+        self.state.set_settings(settings_of(&now));
+        let limits = limits_of(&now);
+        if limits.timeout != self.limits.timeout {
+            self.probers = self
+                .topology
+                .nodes
+                .iter()
+                .map(|n| Some(Prober::new(n.clone(), self.login.clone(), limits.timeout)))
+                .collect();
+        }
+        self.limits = limits;
+        let interval = now.monitor.interval.get();
+        let changed = interval != self.interval;
+        self.interval = interval;
+        info!(interval = ?interval, timeout = ?self.limits.timeout, "monitor settings reloaded");
+        self.applied = now;
+        changed
     }
 
     /// Runs the first round now (so the data path starts with a checked view), then the loop
@@ -164,8 +186,7 @@ impl Monitor {
     }
 
     async fn run(mut self, mut rx: mpsc::Receiver<ChangeRequest>, shutdown: CancellationToken) {
-        let mut tick = tokio::time::interval(self.interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut tick = ticker(self.interval);
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
@@ -173,7 +194,12 @@ impl Monitor {
                     let answer = self.requested(request.kind, request.to).await;
                     let _ = request.reply.send(answer);
                 }
-                _ = tick.tick() => self.round().await,
+                _ = tick.tick() => {
+                    if self.follow_reload() {
+                        tick = ticker(self.interval);
+                    }
+                    self.round().await
+                }
             }
         }
     }
@@ -373,6 +399,42 @@ impl Monitor {
                 Err(e.to_string())
             }
         }
+    }
+}
+
+/// A check every `period`, the first one period from now; a late round delays the next.
+fn ticker(period: Duration) -> tokio::time::Interval {
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick
+}
+
+/// The rise/fall, lag and failover settings the pure core judges with.
+fn settings_of(config: &Config) -> Settings {
+    let (m, f) = (&config.monitor, &config.failover);
+    Settings {
+        rise: m.rise.max(1),
+        fall: m.fall.max(1),
+        max_lag: m.max_replication_lag.get(),
+        confirm_checks: f.confirm_checks.max(1),
+        auto_failover: f.auto,
+        fence_old_writer: f.fence_old_writer,
+    }
+}
+
+/// The timeouts and accounts a topology change runs with.
+fn limits_of(config: &Config) -> Limits {
+    let (m, f) = (&config.monitor, &config.failover);
+    let replication = match (&f.replication_user, &f.replication_password) {
+        (Some(u), Some(p)) => Some((u.clone(), p.0.clone())),
+        _ => None,
+    };
+    Limits {
+        timeout: m.timeout.get(),
+        switchover_timeout: f.switchover_timeout.get(),
+        catchup_timeout: f.catchup_timeout.get(),
+        fence_old_writer: f.fence_old_writer,
+        replication,
     }
 }
 

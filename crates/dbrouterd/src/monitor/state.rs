@@ -23,7 +23,7 @@ use ha_core::health::{HealthState, HealthTracker};
 use super::check::{assess_reader, Check, ReadContext};
 use crate::config::Role;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
     pub rise: u32,
     pub fall: u32,
@@ -89,6 +89,19 @@ impl MonitorState {
             epoch: 0,
             designated,
         }
+    }
+
+    /// New settings from a reload, from the next round on. Each backend keeps its state
+    /// (up or down); its streak towards `rise` or `fall` starts over under the new thresholds.
+    pub fn set_settings(&mut self, settings: Settings) {
+        if (settings.rise, settings.fall) != (self.settings.rise, self.settings.fall) {
+            for tracker in self.trackers.iter_mut() {
+                if let Some(t) = tracker {
+                    *tracker = HealthTracker::new(settings.rise, settings.fall, t.state()).ok();
+                }
+            }
+        }
+        self.settings = settings;
     }
 
     pub fn last_check(&self, index: usize) -> Option<&Check> {
@@ -387,5 +400,25 @@ mod tests {
         let d = s.observe(vec![fenced, stale, replica()]);
         assert_eq!(d.followed, None);
         assert_eq!(s.designated, Some(1));
+    }
+
+    #[test]
+    fn reloaded_settings_apply_from_the_next_round_and_keep_each_backends_state() {
+        let mut s = state(true);
+        s.observe(vec![primary(), replica(), replica()]);
+        let mut settings = s.settings.clone();
+        settings.fall = 1;
+        settings.auto_failover = false;
+        s.set_settings(settings);
+        let d = s.observe(vec![primary(), replica(), broken()]);
+        assert!(!d.nodes[2].readable, "fall 1: one bad check takes it out");
+        assert!(d.nodes[1].readable, "the others stay up");
+        for _ in 0..4 {
+            let d = s.observe(vec![Check::failed("down"), replica(), replica()]);
+            assert!(
+                d.failover.is_none(),
+                "auto failover switched off by the reload"
+            );
+        }
     }
 }

@@ -10,6 +10,11 @@
 //! is idle again, so no state leaks between clients; one that fails the reset is closed. A
 //! background task per pool closes connections idle longer than `idle_timeout` and keeps
 //! `min_idle` open when the user's secret is known.
+//!
+//! A reload hands the same [`Pools`] to the pool's new router when `max_per_backend` is
+//! unchanged: [`Pools::update`] swaps `min_idle`, `idle_timeout` and `checkout_timeout`, which
+//! every pool reads at each use. A new `max_per_backend` (a semaphore's size) gets fresh
+//! [`Pools`] instead; the old connections close as the sessions holding them finish.
 
 pub mod conn;
 
@@ -17,6 +22,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
@@ -72,7 +78,7 @@ struct Idle {
 /// The connections of one key.
 pub struct ConnPool {
     node: Arc<BackendNode>,
-    settings: ConnectionPool,
+    settings: Arc<ArcSwap<ConnectionPool>>,
     login: Mutex<Login>,
     idle: Mutex<Vec<Idle>>,
     permits: Arc<Semaphore>,
@@ -112,7 +118,8 @@ impl PooledConn {
                 }
                 Ok::<_, ConnError>(())
             };
-            match tokio::time::timeout(pool.settings.checkout_timeout.get(), reset).await {
+            let timeout = pool.settings.load().checkout_timeout.get();
+            match tokio::time::timeout(timeout, reset).await {
                 Ok(Ok(())) => pool.push_idle(conn),
                 Ok(Err(e)) => warn!(error = %e, "reset failed; connection closed"),
                 Err(_) => debug!(backend = %conn.node.name, "reset timed out; connection closed"),
@@ -157,7 +164,7 @@ impl ConnPool {
     }
 
     fn pop_healthy(&self) -> Option<BackendConn> {
-        let timeout = self.settings.idle_timeout.get();
+        let timeout = self.settings.load().idle_timeout.get();
         let mut idle = self.idle.lock().ok()?;
         while let Some(entry) = idle.pop() {
             if entry.since.elapsed() < timeout && entry.conn.is_healthy() {
@@ -173,7 +180,7 @@ impl ConnPool {
 
     /// A connection for a session, within `checkout_timeout`.
     pub async fn checkout(self: &Arc<Self>) -> Result<PooledConn, PoolError> {
-        let timeout = self.settings.checkout_timeout.get();
+        let timeout = self.settings.load().checkout_timeout.get();
         let deadline = Instant::now() + timeout;
         let permit = tokio::time::timeout(timeout, self.permits.clone().acquire_owned())
             .await
@@ -210,12 +217,13 @@ impl ConnPool {
 
     /// Closes expired idle connections and opens new ones up to `min_idle`.
     async fn maintain(&self) {
-        let timeout = self.settings.idle_timeout.get();
+        let settings = self.settings.load_full();
+        let timeout = settings.idle_timeout.get();
         if let Ok(mut idle) = self.idle.lock() {
             idle.retain(|e| e.since.elapsed() < timeout && e.conn.is_healthy());
         }
         let idle_now = self.idle.lock().map(|i| i.len()).unwrap_or(0);
-        for _ in idle_now..self.settings.min_idle {
+        for _ in idle_now..settings.min_idle {
             let Ok(permit) = self.permits.clone().try_acquire_owned() else {
                 return;
             };
@@ -238,7 +246,7 @@ impl ConnPool {
 
 /// All pools of one logical pool (a `pools.<name>` entry).
 pub struct Pools {
-    settings: ConnectionPool,
+    settings: Arc<ArcSwap<ConnectionPool>>,
     by_key: Mutex<HashMap<PoolKey, Arc<ConnPool>>>,
     shutdown: CancellationToken,
 }
@@ -246,10 +254,21 @@ pub struct Pools {
 impl Pools {
     pub fn new(settings: ConnectionPool, shutdown: CancellationToken) -> Self {
         Pools {
-            settings,
+            settings: Arc::new(ArcSwap::from_pointee(settings)),
             by_key: Mutex::new(HashMap::new()),
             shutdown,
         }
+    }
+
+    /// Whether `settings` can be applied to these pools live (`max_per_backend` unchanged).
+    pub fn can_take(&self, settings: &ConnectionPool) -> bool {
+        self.settings.load().max_per_backend == settings.max_per_backend
+    }
+
+    /// New `min_idle`, `idle_timeout` and `checkout_timeout` for every pool, from their next
+    /// use on (only when [`Pools::can_take`] them).
+    pub fn update(&self, settings: &ConnectionPool) {
+        self.settings.store(Arc::new(settings.clone()));
     }
 
     /// The pool for `key`, created (with its maintenance task) on first use.
@@ -273,7 +292,7 @@ impl Pools {
             settings: self.settings.clone(),
             login: Mutex::new(login),
             idle: Mutex::new(Vec::new()),
-            permits: Arc::new(Semaphore::new(self.settings.max_per_backend)),
+            permits: Arc::new(Semaphore::new(self.settings.load().max_per_backend)),
         }
     }
 

@@ -7,6 +7,10 @@
 //! it is one of the pool's writers (while there is none, e.g. during a failover, writes wait up
 //! to `failover.hold_writes` for one: [`Router::wait_writer`]); reads go to readers in rotation,
 //! or to the writer when there is none (`reads_when_no_reader: writer`), or fail (`error`).
+//!
+//! A reload builds a new [`Router`] for every pool; sessions hold the one they started with
+//! (an `Arc`), so they finish on its settings while new sessions get the new one. Routers of
+//! one pool share its connection [`Pools`] across reloads where those can take the new limits.
 
 pub mod decide;
 
@@ -15,7 +19,6 @@ use std::time::{Duration, Instant};
 
 use ha_core::balance::{Algorithm, AnyBalancer, Balancer, PickContext};
 use serde_json::{json, Value};
-use tokio_util::sync::CancellationToken;
 
 use crate::classify::{classify, Classification};
 use crate::config::{Balance, NoReader, Pool, ReadYourWrites, Writes};
@@ -32,7 +35,7 @@ pub struct Router {
     topology: Arc<Topology>,
     hold_writes: Duration,
     balancer: AnyBalancer,
-    pub pools: Pools,
+    pub pools: Arc<Pools>,
 }
 
 impl Router {
@@ -41,7 +44,7 @@ impl Router {
         config: &Pool,
         topology: &Arc<Topology>,
         hold_writes: Duration,
-        shutdown: CancellationToken,
+        pools: Arc<Pools>,
     ) -> Self {
         let find = |names: &[String]| -> Vec<Arc<BackendNode>> {
             names
@@ -62,7 +65,7 @@ impl Router {
             topology: topology.clone(),
             hold_writes,
             balancer: algorithm.build(),
-            pools: Pools::new(config.connection_pool.clone(), shutdown),
+            pools,
         }
     }
 
