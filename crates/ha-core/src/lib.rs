@@ -11,6 +11,7 @@ pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod health;
+pub mod io;
 pub mod lifecycle;
 pub mod log;
 pub mod metrics;

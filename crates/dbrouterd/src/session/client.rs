@@ -17,7 +17,7 @@ use crate::protocol::packet::{decode_packet, encode_packet};
 use crate::protocol::{
     Capabilities, ErrPacket, OkPacket, Packet, PacketCodec, ProtocolError, StatusFlags,
 };
-use crate::tls::{ClientStream, Rewound, HANDSHAKE_TIMEOUT};
+use crate::tls::{ClientStream, Rewind, HANDSHAKE_TIMEOUT};
 
 /// Why reading from the client stopped.
 #[derive(Debug, thiserror::Error)]
@@ -72,7 +72,7 @@ impl ClientConn {
             }));
         };
         let early = self.rbuf.split();
-        let accept = acceptor.accept(Rewound::new(early, tcp));
+        let accept = acceptor.accept(Rewind::new(early.freeze(), tcp));
         let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, accept).await {
             Ok(Ok(tls)) => tls,
             Ok(Err(e)) => {

@@ -17,7 +17,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::config::ListenerTls;
 
-pub use stream::{ClientStream, Rewound};
+pub use stream::{ClientStream, Rewind};
 
 /// How long a client that asked for TLS has to finish the TLS handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);

@@ -22,7 +22,6 @@ pub mod head;
 pub mod request_body;
 pub mod response;
 pub mod response_body;
-pub mod rewind;
 pub mod upstream;
 
 use std::sync::{Arc, Mutex};
@@ -43,10 +42,10 @@ use super::headers::is_upgrade;
 use super::proxy::{self, Connection};
 use super::upgrade::H1Upgrade;
 use super::MAX_HEADER_BYTES;
+pub use ha_core::io::Rewind;
 use head::{Framing, Head, HeadError};
 pub use request_body::RequestStream;
 use response::Exchange;
-pub use rewind::Rewind;
 
 /// Size of the first read of a request head (nginx's `client_header_buffer_size`); a
 /// larger head doubles the buffer as it comes in.

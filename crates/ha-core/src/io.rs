@@ -1,6 +1,7 @@
-//! A connection with bytes already read from it put back in front: what an upgraded
-//! (WebSocket) or HTTP/2 client sent right behind the request head proxyd's HTTP/1.1 server
-//! read, replayed before the socket's own bytes.
+//! [`Rewind`]: a connection with bytes already read from it put back in front. A daemon that
+//! reads ahead and then hands the socket to another layer replays what it read first: proxyd
+//! when an HTTP/1.1 connection turns into HTTP/2 or a WebSocket tunnel, dbrouterd when the
+//! first TLS bytes arrived in the same read as the client's SSLRequest.
 
 use std::io;
 use std::pin::Pin;
@@ -65,5 +66,27 @@ impl AsyncWrite for Rewind {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test]
+    async fn the_prefix_is_read_before_the_socket() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let mut client = TcpStream::connect(addr).await.expect("connect");
+        let (server, _) = listener.accept().await.expect("accept");
+        client.write_all(b" world").await.expect("write");
+        drop(client);
+        let mut rewound = Rewind::new(Bytes::from_static(b"hello"), server);
+        let mut all = String::new();
+        rewound.read_to_string(&mut all).await.expect("read");
+        assert_eq!(all, "hello world");
     }
 }
