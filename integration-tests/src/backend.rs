@@ -215,6 +215,25 @@ async fn serve_http(stream: TcpStream, name: &str, behaviour: &Behaviour) -> std
             stream.write_all(answer.as_bytes()).await?;
             return echo_websocket(reader).await;
         }
+        let close = header("connection").is_some_and(|c| c.eq_ignore_ascii_case("close"));
+        if path == "/chunked-slow" {
+            // Three chunks 150 ms apart, 12 body bytes: what an access log must count and time.
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nx-server: {name}\r\n{}\r\n",
+                if close { "Connection: close\r\n" } else { "" }
+            );
+            stream.write_all(head.as_bytes()).await?;
+            for part in ["aaaa", "bbbbbb", "cc"] {
+                tokio::time::sleep(Duration::from_millis(150)).await;
+                let chunk = format!("{:x}\r\n{part}\r\n", part.len());
+                stream.write_all(chunk.as_bytes()).await?;
+            }
+            stream.write_all(b"0\r\n\r\n").await?;
+            if close {
+                return stream.shutdown().await;
+            }
+            continue;
+        }
         let (status, text) = if is_check {
             if behaviour.unhealthy.load(Ordering::SeqCst) {
                 (500, "unhealthy\n".to_owned())
@@ -237,7 +256,6 @@ async fn serve_http(stream: TcpStream, name: &str, behaviour: &Behaviour) -> std
         } else {
             (200, format!("{name}\n"))
         };
-        let close = header("connection").is_some_and(|c| c.eq_ignore_ascii_case("close"));
         let response = format!(
             "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nx-server: {name}\r\n{}\r\n{text}",
             text.len(),

@@ -117,7 +117,7 @@ fn every_request_and_tcp_session_leaves_one_access_log_line() {
             echo.addr
         ),
     );
-    for path in ["/one", "/status/404", "/two"] {
+    for path in ["/one", "/status/404", "/chunked-slow"] {
         get(proxyd.addr("web"), path, &[]).expect("get");
     }
     {
@@ -142,6 +142,13 @@ fn every_request_and_tcp_session_leaves_one_access_log_line() {
     assert_eq!(http.len(), 3, "{lines:?}");
     assert_eq!(http[0]["route"], "GET test.local /one");
     assert_eq!(http[1]["status"], 404);
+    assert_eq!(http[0]["bytes_out"], 2); // "a\n": the backend's name and a newline
+                                         // A chunked answer: the body bytes that went out, and the time until its last one (three
+                                         // chunks 150 ms apart), not until its head.
+    assert_eq!(http[2]["route"], "GET test.local /chunked-slow");
+    assert_eq!(http[2]["bytes_out"], 12);
+    let took = http[2]["duration_ms"].as_f64().unwrap_or(0.0);
+    assert!(took >= 400.0, "duration_ms {took} ends at the head");
     for l in &http {
         assert_eq!(l["pool"], "app");
         assert_eq!(l["server"], a.addr.to_string());

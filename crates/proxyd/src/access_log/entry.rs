@@ -20,11 +20,13 @@ pub struct Entry {
     pub server: Option<String>,
     /// HTTP status; 0 for a TCP session.
     pub status: u16,
-    /// HTTP: the answer's `Content-Length` when known; TCP: bytes to the client.
+    /// HTTP: body bytes sent to the client (counted as they go; the declared length for
+    /// proxyd's own short answers); TCP: bytes to the client.
     pub bytes_out: Option<u64>,
     /// TCP: bytes from the client.
     pub bytes_in: Option<u64>,
-    /// HTTP: until the answer's head was ready; TCP: the whole session.
+    /// HTTP: from the request head to the answer's last byte handed to the client (or its
+    /// abort); TCP: the whole session.
     pub duration: Duration,
     /// HTTP: the server's part of `duration` (the last attempt).
     pub upstream: Option<Duration>,

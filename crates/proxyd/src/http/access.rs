@@ -10,7 +10,7 @@ use hyper::{Request, Response};
 
 use super::body::ResponseBody;
 use super::proxy::Connection;
-use crate::access_log::Entry;
+use crate::access_log::{AccessLogger, Entry};
 use crate::pool::Server;
 
 #[derive(Debug)]
@@ -69,5 +69,47 @@ impl Trace {
             upstream: self.upstream,
             retries: self.retries,
         }
+    }
+}
+
+/// A request's access-log line waiting for the end of its answer's body: written when the
+/// body ends or is dropped (the client went away, the server broke), with the body bytes that
+/// went out and the time until then.
+#[derive(Debug)]
+pub struct PendingLog {
+    logger: AccessLogger,
+    entry: Option<Entry>,
+    head_at: Instant,
+    bytes: u64,
+}
+
+impl PendingLog {
+    pub fn new(logger: AccessLogger, entry: Entry) -> Self {
+        Self {
+            logger,
+            entry: Some(entry),
+            head_at: Instant::now(),
+            bytes: 0,
+        }
+    }
+
+    /// `n` more body bytes went to the client.
+    pub fn sent(&mut self, n: usize) {
+        self.bytes += n as u64;
+    }
+
+    /// The body ended: the line is written now.
+    pub fn end(&mut self) {
+        if let Some(mut entry) = self.entry.take() {
+            entry.bytes_out = Some(self.bytes);
+            entry.duration += self.head_at.elapsed();
+            self.logger.log(entry);
+        }
+    }
+}
+
+impl Drop for PendingLog {
+    fn drop(&mut self) {
+        self.end();
     }
 }

@@ -23,6 +23,9 @@ use super::h1::response_body::ResponseStream;
 use super::h1::RequestStream;
 use crate::pool::InFlight;
 
+use super::access::PendingLog;
+use crate::access_log::{AccessLogger, Entry};
+
 /// Errors of bodies streaming through proxyd.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -182,6 +185,8 @@ impl Body for RequestBody {
 pub struct UpstreamBody {
     source: Source,
     in_flight: Option<InFlight>,
+    /// The access-log line written when this body ends (when the access log is on).
+    log: Option<super::access::PendingLog>,
 }
 
 #[derive(Debug)]
@@ -198,6 +203,7 @@ impl UpstreamBody {
         Self {
             source: Source::H1(body),
             in_flight: Some(in_flight),
+            log: None,
         }
     }
 
@@ -205,6 +211,7 @@ impl UpstreamBody {
         Self {
             source: Source::Hyper(body),
             in_flight: Some(in_flight),
+            log: None,
         }
     }
 }
@@ -258,6 +265,15 @@ impl ResponseBody {
     pub fn empty() -> Self {
         ResponseBody::Short(None)
     }
+
+    /// Writes `entry` to the access log: when the body ends for a server's answer, at once
+    /// for proxyd's own short ones (their length is known).
+    pub fn log_at_end(&mut self, logger: &AccessLogger, entry: Entry) {
+        match self {
+            ResponseBody::Upstream(up) => up.log = Some(PendingLog::new(logger.clone(), entry)),
+            ResponseBody::Short(_) => logger.log(entry),
+        }
+    }
 }
 
 impl Body for ResponseBody {
@@ -269,14 +285,26 @@ impl Body for ResponseBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match self.get_mut() {
-            ResponseBody::Upstream(up) => match &mut up.source {
-                Source::H1(body) => Pin::new(body)
-                    .poll_frame(cx)
-                    .map(|f| f.map(|r| r.map_err(BoxError::from))),
-                Source::Hyper(body) => Pin::new(body)
-                    .poll_frame(cx)
-                    .map(|f| f.map(|r| r.map_err(BoxError::from))),
-            },
+            ResponseBody::Upstream(up) => {
+                let polled = match &mut up.source {
+                    Source::H1(body) => Pin::new(body)
+                        .poll_frame(cx)
+                        .map(|f| f.map(|r| r.map_err(BoxError::from))),
+                    Source::Hyper(body) => Pin::new(body)
+                        .poll_frame(cx)
+                        .map(|f| f.map(|r| r.map_err(BoxError::from))),
+                };
+                if let Some(log) = up.log.as_mut() {
+                    match &polled {
+                        Poll::Ready(Some(Ok(frame))) => {
+                            log.sent(frame.data_ref().map_or(0, Bytes::len));
+                        }
+                        Poll::Ready(None) => log.end(),
+                        _ => {}
+                    }
+                }
+                polled
+            }
             ResponseBody::Short(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
         }
     }

@@ -121,8 +121,10 @@ pub async fn handle(mut req: Request<ClientBody>, conn: &Connection) -> Response
     });
     let class = usize::from((response.status().as_u16() / 100).clamp(1, 5)) - 1;
     conn.requests_by_class[class].inc();
+    let mut response = response;
     if let (Some(log), Some(trace)) = (&conn.access_log, trace) {
-        log.log(trace.finish(conn, &response));
+        let entry = trace.finish(conn, &response);
+        response.body_mut().log_at_end(log, entry);
     }
     response
 }
