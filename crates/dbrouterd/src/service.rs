@@ -189,6 +189,7 @@ impl Service for Dbrouterd {
             "topology": topology_status(topology),
             "listeners": running.listeners.iter().map(|l| &l.bound).map(|l| json!({"name": l.name, "address": l.address.to_string(), "pool": l.pool})).collect::<Vec<_>>(),
             "config_generation": running.generation,
+            "pools": running.routers.iter().map(|(name, r)| (name.clone(), r.status())).collect::<Map<String, Value>>(),
             "sessions": stats["sessions"],
             "sessions_total": stats["sessions_total"],
             "backends": backends,

@@ -138,6 +138,30 @@ impl Router {
         self.config.read_your_writes.mode == ReadYourWrites::Causal
     }
 
+    /// The pool's routing settings as in force for new sessions, for `status`.
+    pub fn status(&self) -> Value {
+        let c = &self.config;
+        let names =
+            |list: &[Arc<BackendNode>]| list.iter().map(|n| n.name.clone()).collect::<Vec<_>>();
+        json!({
+            "writers": names(&self.writers),
+            "readers": names(&self.readers),
+            "balance": match c.balance {
+                Balance::RoundRobin => "round_robin",
+                Balance::LeastConn => "least_conn",
+                Balance::RandomTwo => "random_two",
+            },
+            "writes": if c.writes == Writes::Refuse { "refuse" } else { "allow" },
+            "reads_when_no_reader": if c.reads_when_no_reader == NoReader::Writer { "writer" } else { "error" },
+            "read_your_writes": match c.read_your_writes.mode {
+                ReadYourWrites::Off => "off",
+                ReadYourWrites::Causal => "causal",
+                ReadYourWrites::WriterWindow => "writer_window",
+            },
+            "max_per_backend": c.connection_pool.max_per_backend,
+        })
+    }
+
     /// Answers `route.explain`: where `sql` would go from a fresh session, and by which rule.
     pub fn explain(&self, sql: &str) -> Value {
         let c: Classification = classify(sql.as_bytes());
