@@ -3,7 +3,7 @@
 //! `backend.drain`, `backend.enable`, `db.switchover` and `db.failover`, applies reloads, and
 //! stops by closing the listeners and letting sessions finish until the deadline.
 //!
-//! Reload ([`reload`]) applies a new file whole or refuses it whole: users, pools, listeners,
+//! Reload (`service::reload`) applies a new file whole or refuses it whole: users, pools, listeners,
 //! monitor and failover settings live; backends and the monitor's login need a restart.
 //! What runs (routers, listeners) is one [`Running`] behind an atomically swapped pointer.
 

@@ -7,7 +7,7 @@
 //! (pure); [`state`] turns a round of checks into a [`state::Decision`] (pure: rise/fall,
 //! epochs, conflicts, when to fail over); [`promote`] carries out a switchover or failover
 //! (I/O) and [`repoint`] the replicas after it; [`gtid`] compares GTID positions; [`sql`] is the monitor's small SQL client;
-//! [`metrics`] what it exports.
+//! [`metrics`] what it exports; [`settings`] what it takes from the file (again at a reload).
 //!
 //! Rounds and changes run on one task, so a change never races a round's decision: while a
 //! change runs, writes are held ([`Topology::set_writer`] `None`) and resume when the new
@@ -15,7 +15,7 @@
 //!
 //! A reload stores a new [`Config`] in the pointer the monitor was given; before each round
 //! the monitor takes up its interval, timeout, rise/fall, lag limit and failover settings
-//! ([`Monitor::follow_reload`]). Its login and the backends are fixed at start: a reload that
+//! (`Monitor::follow_reload`). Its login and the backends are fixed at start: a reload that
 //! changes them is refused ([`crate::config::change`]).
 
 pub mod check;
@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod probe;
 pub mod promote;
 pub mod repoint;
+pub mod settings;
 pub mod sql;
 pub mod state;
 
@@ -45,7 +46,8 @@ use check::Check;
 use metrics::MonitorMetrics;
 use probe::Prober;
 use promote::{Change, Kind, Limits, Plan};
-use state::{Decision, MonitorState, NodeSpec, Settings};
+use settings::{limits_of, settings_of, ticker};
+use state::{Decision, MonitorState, NodeSpec};
 
 /// A request from the control channel.
 pub struct ChangeRequest {
@@ -147,33 +149,6 @@ impl Monitor {
             config,
             applied,
         }
-    }
-
-    /// Takes up the settings of a reloaded configuration, if there is one; answers whether the
-    /// check interval changed. A new timeout replaces the probers (their connections are
-    /// opened again with it).
-    fn follow_reload(&mut self) -> bool {
-        let now = self.config.load_full();
-        if Arc::ptr_eq(&now, &self.applied) {
-            return false;
-        }
-        self.state.set_settings(settings_of(&now));
-        let limits = limits_of(&now);
-        if limits.timeout != self.limits.timeout {
-            self.probers = self
-                .topology
-                .nodes
-                .iter()
-                .map(|n| Some(Prober::new(n.clone(), self.login.clone(), limits.timeout)))
-                .collect();
-        }
-        self.limits = limits;
-        let interval = now.monitor.interval.get();
-        let changed = interval != self.interval;
-        self.interval = interval;
-        info!(interval = ?interval, timeout = ?self.limits.timeout, "monitor settings reloaded");
-        self.applied = now;
-        changed
     }
 
     /// Runs the first round now (so the data path starts with a checked view), then the loop
@@ -399,42 +374,6 @@ impl Monitor {
                 Err(e.to_string())
             }
         }
-    }
-}
-
-/// A check every `period`, the first one period from now; a late round delays the next.
-fn ticker(period: Duration) -> tokio::time::Interval {
-    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tick
-}
-
-/// The rise/fall, lag and failover settings the pure core judges with.
-fn settings_of(config: &Config) -> Settings {
-    let (m, f) = (&config.monitor, &config.failover);
-    Settings {
-        rise: m.rise.max(1),
-        fall: m.fall.max(1),
-        max_lag: m.max_replication_lag.get(),
-        confirm_checks: f.confirm_checks.max(1),
-        auto_failover: f.auto,
-        fence_old_writer: f.fence_old_writer,
-    }
-}
-
-/// The timeouts and accounts a topology change runs with.
-fn limits_of(config: &Config) -> Limits {
-    let (m, f) = (&config.monitor, &config.failover);
-    let replication = match (&f.replication_user, &f.replication_password) {
-        (Some(u), Some(p)) => Some((u.clone(), p.0.clone())),
-        _ => None,
-    };
-    Limits {
-        timeout: m.timeout.get(),
-        switchover_timeout: f.switchover_timeout.get(),
-        catchup_timeout: f.catchup_timeout.get(),
-        fence_old_writer: f.fence_old_writer,
-        replication,
     }
 }
 
