@@ -8,6 +8,8 @@
 //! - a reload that changes db3's address (and would also add a listener and drop that user) is
 //!   refused whole: `hactl reload` says which backend changed and that a restart is needed,
 //!   `ha_reloads_total{result="failed"}` counts it, and nothing of that file is in force;
+//! - the same reload's monitor interval is taken up by the running monitor, which goes on
+//!   checking;
 //! - a later valid reload removes the user: it is refused at login.
 
 mod dbrouterd_failover_support;
@@ -26,13 +28,14 @@ use serde_json::{json, Value};
 
 const SCENARIO_LIMIT: Duration = Duration::from_secs(150);
 
-/// What a test file says: listeners (name, port, pool), users, pools (name, YAML body), and
-/// db3's address if it is to differ from the real one.
+/// What a test file says: listeners (name, port, pool), users, pools (name, YAML body), the
+/// monitor and failover sections, and db3's address if it is to differ from the real one.
 #[derive(Clone)]
 struct File {
     listeners: Vec<(&'static str, u16, &'static str)>,
     users: Vec<(&'static str, &'static str)>,
     pools: Vec<(&'static str, &'static str)>,
+    monitor: String,
     db3_address: Option<String>,
 }
 
@@ -61,7 +64,7 @@ impl File {
                 i + 1
             );
         }
-        y += dbrouterd_failover_support::MONITOR;
+        y += &self.monitor;
         y += "pools:\n";
         for (name, body) in &self.pools {
             y += &format!("  {name}: {body}\n");
@@ -165,6 +168,7 @@ async fn scenario() {
             "app",
             "{ writers: [db1, db2], readers: [db3, db4], balance: round_robin }",
         )],
+        monitor: dbrouterd_failover_support::MONITOR.to_string(),
         db3_address: None,
     };
     let (d, f) = (db.clone(), first.clone());
@@ -200,6 +204,7 @@ async fn scenario() {
             "app",
             "{ writers: [db1, db2], readers: [db4], balance: least_conn }",
         )],
+        monitor: dbrouterd_failover_support::MONITOR.replace("interval: 200ms", "interval: 300ms"),
         db3_address: None,
     };
     let (ok, said) = reload(&router, &db, &second).await;
@@ -234,6 +239,7 @@ async fn scenario() {
         logs_in(app_port, "report", "reportpw").await,
         "the added user logs in"
     );
+    monitor_follows_the_reload(&router).await;
 
     // db3's address changed (with a listener added and a user dropped): refused whole.
     let moved = File {
@@ -244,6 +250,7 @@ async fn scenario() {
         ],
         users: vec![("app", "apppw")],
         pools: vec![("app", "{ writers: [db1, db2], readers: [db3, db4] }")],
+        monitor: second.monitor.clone(),
         db3_address: Some("127.0.0.1:1".into()),
     };
     let (ok, said) = reload(&router, &db, &moved).await;
@@ -317,4 +324,39 @@ async fn wait_both_readers(app: &Opts) -> Vec<u32> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The monitor logs the reloaded interval before its next round, and its checks go on.
+async fn monitor_follows_the_reload(router: &Arc<Router>) {
+    let r = router.clone();
+    wait_blocking(
+        "the monitor to take up the reloaded interval",
+        Duration::from_secs(10),
+        move || {
+            r.daemon
+                .log_text()
+                .lines()
+                .any(|l| l.contains("monitor settings reloaded") && l.contains("300ms"))
+                .then_some(())
+        },
+    )
+    .await;
+    let r = router.clone();
+    let first = checks_total(&r);
+    wait_blocking(
+        "the monitor to go on checking",
+        Duration::from_secs(10),
+        move || (checks_total(&r) > first).then_some(()),
+    )
+    .await;
+}
+
+/// `dbrouterd_monitor_checks_total`, all results together.
+fn checks_total(router: &Router) -> f64 {
+    router
+        .metrics()
+        .lines()
+        .filter(|l| l.starts_with("dbrouterd_monitor_checks_total"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
