@@ -322,3 +322,30 @@ fn spawn_maintenance(pool: Weak<ConnPool>, shutdown: CancellationToken) {
         }
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reload_updates_timeouts_live_but_not_the_size_of_the_pool() {
+        let pools = Pools::new(ConnectionPool::default(), CancellationToken::new());
+        let mut next = ConnectionPool {
+            min_idle: 3,
+            idle_timeout: ha_core::config::Duration::from_secs(5),
+            ..ConnectionPool::default()
+        };
+        assert!(pools.can_take(&next));
+        pools.update(&next);
+        assert_eq!(pools.settings.load().min_idle, 3);
+        assert_eq!(
+            pools.settings.load().idle_timeout.get(),
+            Duration::from_secs(5)
+        );
+        next.max_per_backend += 1;
+        assert!(
+            !pools.can_take(&next),
+            "a new max_per_backend needs fresh pools"
+        );
+    }
+}
