@@ -186,7 +186,8 @@ pub struct UpstreamBody {
     source: Source,
     in_flight: Option<InFlight>,
     /// The access-log line written when this body ends (when the access log is on).
-    log: Option<super::access::PendingLog>,
+    /// Boxed: only requests logged pay for it.
+    log: Option<Box<PendingLog>>,
 }
 
 #[derive(Debug)]
@@ -270,7 +271,9 @@ impl ResponseBody {
     /// for proxyd's own short ones (their length is known).
     pub fn log_at_end(&mut self, logger: &AccessLogger, entry: Entry) {
         match self {
-            ResponseBody::Upstream(up) => up.log = Some(PendingLog::new(logger.clone(), entry)),
+            ResponseBody::Upstream(up) => {
+                up.log = Some(Box::new(PendingLog::new(logger.clone(), entry)));
+            }
             ResponseBody::Short(_) => logger.log(entry),
         }
     }
