@@ -137,3 +137,47 @@ fn a_client_over_the_listener_rate_limit_gets_429_and_others_do_not() {
         2
     );
 }
+
+/// Replaces everything from `listeners:` on in the running proxyd's file (the test's head —
+/// control socket and such — stays).
+fn rewrite_config(proxyd: &Proxyd, body: &str) {
+    let current = std::fs::read_to_string(&proxyd.daemon.config).expect("config");
+    let head = current.split("listeners:").next().expect("head");
+    std::fs::write(&proxyd.daemon.config, format!("{head}{body}")).expect("write config");
+}
+
+#[test]
+fn a_reload_keeps_an_unchanged_rate_limit_exhausted_and_a_changed_one_starts_fresh() {
+    let dir = shared_tempdir();
+    let a = Backend::http("a");
+    let body = |burst: u32, weight: u32| {
+        format!(
+            "listeners:\n  - {{ name: web, protocol: http, listen: 127.0.0.1:0, pool: app, rate_limit: {{ rate: 0.001, burst: {burst} }} }}\n\
+             pools:\n  app:\n    servers: [{{ address: {}, weight: {weight} }}]\n",
+            a.addr
+        )
+    };
+    let proxyd = Proxyd::start(dir.path(), &body(2, 1));
+    let addr = proxyd.addr("web");
+    let status = || get(addr, "/", &[]).expect("get").status;
+    let statuses: Vec<u16> = (0..3).map(|_| status()).collect();
+    assert_eq!(statuses, [200, 200, 429]);
+
+    let reload = |why: &str| {
+        let answer = proxyd.daemon.request(r#"{"cmd":"reload"}"#);
+        assert!(answer.contains("\"ok\":true"), "{why}: {answer}");
+    };
+    // The same file, then one changing only the pool: the client's bucket stays empty.
+    reload("unchanged file");
+    assert_eq!(status(), 429, "after reloading an unchanged file");
+    rewrite_config(&proxyd, &body(2, 3));
+    reload("pool weight changed");
+    assert_eq!(status(), 429, "after a reload that changed only the pool");
+
+    // A changed limit starts with a full bucket.
+    rewrite_config(&proxyd, &body(3, 3));
+    reload("burst changed");
+    let statuses: Vec<u16> = (0..4).map(|_| status()).collect();
+    assert_eq!(statuses, [200, 200, 200, 429]);
+    assert_eq!(a.requests(), 5);
+}

@@ -2,7 +2,8 @@
 //! what a new connection needs (routes or pool, TLS acceptor, hyper's server settings,
 //! trusted PROXY senders). Held behind an `ArcSwap`: a reload builds a new snapshot and
 //! stores it in one step, and connections keep the snapshot they started with. Servers that
-//! did not change are the same objects in both (their health, counters and connections).
+//! did not change are the same objects in both (their health, counters and connections), and
+//! so are the rate limiters of listeners whose `rate_limit` did not change (their buckets).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -80,7 +81,8 @@ impl Snapshot {
         }
         let mut listeners = BTreeMap::new();
         for l in &config.listeners {
-            let runtime = build_listener(l, &pools)?;
+            let old = previous.and_then(|p| p.listeners.get(&l.name));
+            let runtime = build_listener(l, &pools, old.and_then(|o| o.rate_limit.as_ref()))?;
             listeners.insert(l.name.clone(), Arc::new(runtime));
         }
         Ok(Self {
@@ -94,6 +96,7 @@ impl Snapshot {
 fn build_listener(
     l: &Listener,
     pools: &BTreeMap<String, Arc<Pool>>,
+    previous_limit: Option<&Arc<RateLimiter>>,
 ) -> Result<ListenerRuntime, BuildError> {
     let header_timeout = l.header_timeout.map_or(DEFAULT_HEADER_TIMEOUT, |d| d.get());
     let idle_timeout = l.idle_timeout.map_or(DEFAULT_IDLE_TIMEOUT, |d| d.get());
@@ -141,7 +144,7 @@ fn build_listener(
             let burst = r
                 .burst
                 .unwrap_or(r.rate.ceil().min(f64::from(u32::MAX)) as u32);
-            Arc::new(RateLimiter::new(r.rate, burst))
+            RateLimiter::carry_over(previous_limit, r.rate, burst)
         }),
     })
 }

@@ -5,11 +5,15 @@
 //! The buckets sit in 16 mutex-guarded shards keyed by the address, so clients rarely
 //! contend; a shard that grows past [`MAX_PER_SHARD`] forgets its full (idle) buckets. Only
 //! listeners with `rate_limit` have a limiter; the others pay nothing.
+//!
+//! A reload keeps a listener's limiter, buckets and all, when its `rate` and `burst` did not
+//! change ([`RateLimiter::carry_over`]), so reloading does not hand every client a fresh burst;
+//! changed settings start with full buckets.
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::net::IpAddr;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 const SHARDS: usize = 16;
@@ -38,6 +42,16 @@ impl RateLimiter {
             burst: f64::from(burst.max(1)),
             hasher: Default::default(),
             shards: Default::default(),
+        }
+    }
+
+    /// The limiter for `rate`/`burst` after a reload: `previous` itself (its buckets kept)
+    /// when it was built with the same settings, else a new one.
+    pub fn carry_over(previous: Option<&Arc<RateLimiter>>, rate: f64, burst: u32) -> Arc<Self> {
+        let fresh = Self::new(rate, burst);
+        match previous {
+            Some(old) if old.rate == fresh.rate && old.burst == fresh.burst => Arc::clone(old),
+            _ => Arc::new(fresh),
         }
     }
 
@@ -88,5 +102,27 @@ mod tests {
         // A long pause refills to the burst, no more.
         let later = t0 + Duration::from_secs(60);
         assert_eq!((0..10).filter(|_| limit.allow(a, later)).count(), 3);
+    }
+
+    #[test]
+    fn unchanged_settings_keep_the_buckets_across_a_reload_and_changed_ones_start_full() {
+        let t0 = Instant::now();
+        let a: IpAddr = "10.0.0.1".parse().expect("ip");
+        let limit = Arc::new(RateLimiter::new(0.001, 2));
+        assert_eq!((0..3).filter(|_| limit.allow(a, t0)).count(), 2);
+
+        let same = RateLimiter::carry_over(Some(&limit), 0.001, 2);
+        assert!(Arc::ptr_eq(&same, &limit));
+        assert!(!same.allow(a, t0), "the exhausted bucket was kept");
+
+        for (rate, burst) in [(0.001, 3), (0.002, 2)] {
+            let changed = RateLimiter::carry_over(Some(&same), rate, burst);
+            assert!(!Arc::ptr_eq(&changed, &same));
+            assert!(
+                changed.allow(a, t0),
+                "{rate}/{burst} starts with a full bucket"
+            );
+        }
+        assert!(RateLimiter::carry_over(None, 0.001, 2).allow(a, t0));
     }
 }
