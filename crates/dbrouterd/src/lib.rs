@@ -31,6 +31,5 @@ pub mod stats;
 pub mod tls;
 pub mod topology;
 pub mod users;
-pub mod workers;
 
 pub use service::Dbrouterd;

@@ -1,6 +1,6 @@
 //! Client listeners: bind every configured address at start (a daemon that cannot listen does
 //! not start), accept connections on each of the `workers` session threads
-//! ([`crate::workers`]) and run each as its own session task on the thread that accepted it.
+//! ([`ha_core::workers`]) and run each as its own session task on the thread that accepted it.
 //! A listener with `tls` loads its certificate at start too (a bad one stops the start, naming
 //! the file). What the sessions share lives in [`Shared`].
 //!
@@ -87,8 +87,8 @@ pub struct SessionThreads {
     pub stop: CancellationToken,
     /// Every accept loop and session, waited for on a graceful stop.
     pub sessions: TaskTracker,
-    /// The session threads ([`crate::workers::start`]).
-    pub workers: &'static [tokio::runtime::Handle],
+    /// The session threads.
+    pub workers: ha_core::workers::Workers,
 }
 
 /// A bound listener, for status.
@@ -153,6 +153,7 @@ pub async fn bind(
     let listener = listener.into_std().map_err(error)?;
     let copies = threads
         .workers
+        .handles()
         .iter()
         .map(|_| listener.try_clone())
         .collect::<Result<Vec<_>, _>>()
@@ -176,7 +177,7 @@ pub fn serve(
     };
     let stop = threads.stop.child_token();
     let serving = Arc::new(ArcSwap::from_pointee(serving));
-    for (copy, worker) in socket.copies.into_iter().zip(threads.workers.iter()) {
+    for (copy, worker) in socket.copies.into_iter().zip(threads.workers.handles()) {
         let accept = accept_loop(
             copy,
             serving.clone(),

@@ -96,8 +96,12 @@ impl Service for Dbrouterd {
             let threads = SessionThreads {
                 stop: accepting.clone(),
                 sessions: sessions.clone(),
-                workers: crate::workers::start(config.load().workers.resolve())
-                    .map_err(|e| format!("cannot start the session threads: {e}"))?,
+                workers: ha_core::workers::Workers::start(
+                    "dbrouterd",
+                    config.load().workers.resolve(),
+                    &ctx.shutdown,
+                )
+                .map_err(|e| format!("cannot start the session threads: {e}"))?,
             };
             let mut listeners = Vec::new();
             for l in &config.load().listeners {

@@ -16,3 +16,4 @@ pub mod lifecycle;
 pub mod log;
 pub mod metrics;
 pub mod tls;
+pub mod workers;
