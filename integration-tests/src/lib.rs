@@ -5,8 +5,10 @@
 //! Every test owns its temporary directory, sockets and ports, so tests run in parallel.
 
 pub mod backend;
+pub mod certificate;
 pub mod daemon;
 pub mod dbrouter_tls;
+pub mod https_load;
 pub mod mariadb;
 pub mod mysql8_backend;
 pub mod mysql_client;

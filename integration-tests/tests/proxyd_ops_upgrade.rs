@@ -1,10 +1,13 @@
 //! proxyd's binary upgrade: a new process takes the listening sockets of the running one
 //! (SCM_RIGHTS over its control socket's side channel), and the old one drains and exits.
+//! Plain HTTP and TLS listeners (HTTP/1.1 and HTTP/2) alike.
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use integration_tests::backend::{get, Backend, Load, Proxyd};
+use integration_tests::certificate;
+use integration_tests::https_load::{HttpsLoad, Target};
 use integration_tests::{bin, shared_tempdir, wait_until};
 
 /// A process started by the test, killed when the test ends.
@@ -229,4 +232,117 @@ fn a_second_upgrade_replaces_the_first_new_process_too_and_runtime_changes_trave
         assert_eq!(reply.status, 200);
         assert_eq!(reply.header("x-server"), Some("a"));
     }
+}
+
+/// Two TLS listeners with the same certificate: `web` to `a` and `b`, `slow` to `slow`.
+fn tls_config(cert: &str, key: &str, a: &Backend, b: &Backend, slow: &Backend) -> String {
+    let tls = format!("tls: {{ certificates: [{{ cert: {cert}, key: {key} }}] }}");
+    format!(
+        "listeners:\n  - {{ name: web, protocol: http, listen: 127.0.0.1:0, pool: app, {tls} }}\n\
+         \x20 - {{ name: slow, protocol: http, listen: 127.0.0.1:0, pool: slow, {tls} }}\n\
+         pools:\n  app:\n    servers: [{{ address: {} }}, {{ address: {} }}]\n\
+         \x20 slow:\n    servers: [{{ address: {} }}]\n",
+        a.addr, b.addr, slow.addr
+    )
+}
+
+#[test]
+fn binary_upgrade_under_https_and_http2_load_fails_no_request_and_keeps_the_certificate() {
+    let dir = shared_tempdir();
+    let name = "upgrade.test";
+    let (cert, key) = certificate::self_signed(dir.path(), name);
+    let a = Backend::http("a");
+    let b = Backend::http("b");
+    let slow = Backend::http("slow");
+    let proxyd = Proxyd::start(dir.path(), &tls_config(&cert, &key, &a, &b, &slow));
+    let web = Target {
+        addr: proxyd.addr("web"),
+        name: name.into(),
+        cacert: cert.clone(),
+    };
+    let slow_target = Target {
+        addr: proxyd.addr("slow"),
+        ..web.clone()
+    };
+    let old_pid = proxyd.daemon.pid();
+
+    // An HTTP/2 stream in flight on the old process through the upgrade.
+    slow.set_hold(true);
+    let in_flight = std::thread::spawn(move || slow_target.curl("2", "/", 1));
+    wait_until(
+        "the slow HTTP/2 request in flight",
+        Duration::from_secs(10),
+        || (slow.requests() == 1).then_some(()),
+    );
+    let load = HttpsLoad::start(&web, 4);
+    load.wait_for_more(50);
+    let mut new = upgrade(&proxyd, dir.path());
+    let new_pid = new.0.id();
+    wait_until(
+        "the new process to answer on the control socket",
+        Duration::from_secs(20),
+        || {
+            if let Ok(Some(status)) = new.0.try_wait() {
+                panic!(
+                    "proxyd --upgrade exited with {status}: {}",
+                    std::fs::read_to_string(dir.path().join("proxyd-new.log")).unwrap_or_default()
+                );
+            }
+            (status_pid(&proxyd) == Some(u64::from(new_pid))).then_some(())
+        },
+    );
+    load.wait_for_more(50);
+    assert!(
+        !exited(old_pid),
+        "the old process left with an HTTP/2 stream in flight"
+    );
+    slow.set_hold(false);
+    let answer = in_flight.join().expect("client");
+    assert_eq!(answer, Ok(vec!["200 2".to_string()]));
+    wait_until("the old process to exit", Duration::from_secs(20), || {
+        exited(old_pid).then_some(())
+    });
+    load.wait_for_more(50);
+    let report = load.stop();
+    eprintln!(
+        "https load: {} ok, {} failed",
+        report.ok,
+        report.failures.len()
+    );
+    assert!(
+        report.failures.is_empty(),
+        "{} failed of {}: {:?}",
+        report.failures.len(),
+        report.ok + report.failures.len() as u64,
+        &report.failures[..report.failures.len().min(10)]
+    );
+
+    // The new process alone, on the same addresses, with the same certificate.
+    let own = std::fs::read_to_string(&cert).expect("certificate");
+    for target in [
+        &web,
+        &Target {
+            addr: proxyd.addr("slow"),
+            ..web.clone()
+        },
+    ] {
+        assert_eq!(
+            certificate::presented(target.addr, name),
+            certificate::pem_block(&own),
+            "the certificate {} presents",
+            target.addr
+        );
+        for version in ["2", "1.1"] {
+            assert_eq!(
+                target.curl(version, "/", 2),
+                Ok(vec![format!("200 {version}"); 2])
+            );
+        }
+    }
+    let old_log = proxyd.daemon.log_text();
+    assert!(
+        old_log.contains("listening sockets handed over"),
+        "{old_log}"
+    );
+    let _ = new.0.kill();
 }

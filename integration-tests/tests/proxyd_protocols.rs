@@ -10,6 +10,7 @@ use std::time::Duration;
 use integration_tests::backend::{
     get, parse_reply, raw_exchange, websocket_accept, websocket_text_frame, Backend, Proxyd,
 };
+use integration_tests::certificate::self_signed;
 use integration_tests::shared_tempdir;
 
 fn http_config(listener_extra: &str, pool_extra: &str, backends: &[&Backend]) -> String {
@@ -211,47 +212,12 @@ fn proxy_protocol_headers_go_to_servers_and_are_accepted_from_trusted_balancers(
     assert!(proxy.metric("proxyd_client_errors_total{kind=\"proxy_header\"") >= 1);
 }
 
-fn make_certificate(dir: &std::path::Path, name: &str) -> (String, String) {
-    let cert = dir.join(format!("{name}.crt"));
-    let key = dir.join(format!("{name}.key"));
-    let out = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "2",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .args([
-            "-subj",
-            &format!("/CN={name}"),
-            "-addext",
-            &format!("subjectAltName=DNS:{name}"),
-        ])
-        .output()
-        .expect("openssl");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (cert.display().to_string(), key.display().to_string())
-}
-
 #[test]
 fn tls_is_terminated_with_the_certificate_sni_asks_for() {
     let dir = shared_tempdir();
     let a = Backend::http("a");
-    let (one_cert, one_key) = make_certificate(dir.path(), "one.test");
-    let (two_cert, two_key) = make_certificate(dir.path(), "two.test");
+    let (one_cert, one_key) = self_signed(dir.path(), "one.test");
+    let (two_cert, two_key) = self_signed(dir.path(), "two.test");
     let config = format!(
         "listeners:\n  - name: web\n    protocol: http\n    listen: \"127.0.0.1:0\"\n    pool: app\n\
          \x20   tls:\n      certificates:\n        - {{ cert: {one_cert}, key: {one_key} }}\n        - {{ cert: {two_cert}, key: {two_key} }}\n\
