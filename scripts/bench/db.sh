@@ -6,13 +6,18 @@
 #   - through dbrouterd (release build): writes to the primary, reads to the two replicas.
 # Writes the table into docs/benchmarks.md (the section between the db markers).
 #
-#   scripts/bench/db.sh            # DURATION=20 THREADS=16 TABLES=4 TABLE_SIZE=10000 by default
+#   scripts/bench/db.sh            # DURATION=10 ROUNDS=3 THREADS=16 TABLES=4 TABLE_SIZE=10000 by default
+#
+# Each workload runs ROUNDS rounds of direct, HAProxy, dbrouterd one after another, and the
+# table shows each target's median round: on a shared machine the background load drifts, and
+# alternating short runs spreads the drift over all three instead of landing on one.
 #
 # Needs: sysbench, haproxy, mariadb (server and client), a release build of dbrouterd (built here).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
-DURATION="${DURATION:-20}"
+DURATION="${DURATION:-10}"
+ROUNDS="${ROUNDS:-3}"
 THREADS="${THREADS:-16}"
 TABLES="${TABLES:-4}"
 TABLE_SIZE="${TABLE_SIZE:-10000}"
@@ -115,11 +120,36 @@ run() { # label port test
   echo "$1 $3 $qps $tps $errors" >>"$RESULTS"
   echo "$1 $3: $qps queries/s, $tps transactions/s, $errors errors" >&2
 }
+ROUND_RESULTS="$WORK/rounds"
+: >"$ROUND_RESULTS"
 for test in oltp_point_select oltp_read_write; do
-  run direct "$PRIMARY" "$test"
-  run haproxy "$HAPROXY_PORT" "$test"
-  run dbrouterd "$DBROUTERD_PORT" "$test"
+  for round in $(seq 1 "$ROUNDS"); do
+    : >"$RESULTS"
+    run direct "$PRIMARY" "$test"
+    run haproxy "$HAPROXY_PORT" "$test"
+    run dbrouterd "$DBROUTERD_PORT" "$test"
+    sed "s/^/$round /" "$RESULTS" >>"$ROUND_RESULTS"
+  done
 done
+# The median round of each target and workload (by queries/s); errors summed over the rounds.
+python3 - "$ROUND_RESULTS" "$RESULTS" <<'PY'
+import sys
+rows = [line.split() for line in open(sys.argv[1]) if line.strip()]
+out = []
+for test in ("oltp_point_select", "oltp_read_write"):
+    for target in ("direct", "haproxy", "dbrouterd"):
+        mine = [r for r in rows if r[1] == target and r[2] == test]
+        if not mine:
+            continue
+        if any(r[5] == "failed" for r in mine):
+            out.append(f"{target} {test} 0 0 failed")
+            continue
+        mine.sort(key=lambda r: float(r[3]))
+        median = mine[len(mine) // 2]
+        errors = sum(int(r[5]) for r in mine if r[5].isdigit())
+        out.append(f"{target} {test} {median[3]} {median[4]} {errors}")
+open(sys.argv[2], "w").write("\n".join(out) + "\n")
+PY
 
 VERSION=$(mariadb --no-defaults --protocol=TCP -h127.0.0.1 -P"$PRIMARY" -uapp -papppw -N -e "SELECT VERSION()")
 HAPROXY_VERSION=$(haproxy -v 2>&1 | awk 'NR == 1 {print $3}')
@@ -133,9 +163,10 @@ SECTION="$WORK/section.md"
   echo "Measured $(date -u +%Y-%m-%d) on $(nproc) cores ($CPU), MariaDB $VERSION,"
   echo "HAProxy $HAPROXY_VERSION (mode tcp), sysbench $SYSBENCH_VERSION, all on one host (the load generator,"
   echo "the proxies and the four servers share the cores). sysbench with $THREADS threads, ${DURATION}s per run,"
+  echo "$ROUNDS rounds alternating the three targets, the median round shown (errors: the sum),"
   echo "$TABLES tables of $TABLE_SIZE rows, server-side prepared statements. Direct and HAProxy go to the primary;"
   echo "dbrouterd sends writes and transactions to the primary and plain reads to the two replicas."
-  echo "Produced by \`scripts/bench/db.sh\` (DURATION=$DURATION THREADS=$THREADS TABLES=$TABLES TABLE_SIZE=$TABLE_SIZE)."
+  echo "Produced by \`scripts/bench/db.sh\` (DURATION=$DURATION ROUNDS=$ROUNDS THREADS=$THREADS TABLES=$TABLES TABLE_SIZE=$TABLE_SIZE)."
   echo "Errors are sysbench's ignored errors (deadlocks it retries); any other error fails the run."
   echo
   echo "| workload | target | queries/s | transactions/s | errors | vs direct | vs HAProxy |"
