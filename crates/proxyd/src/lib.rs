@@ -1,7 +1,8 @@
 //! proxyd: the HTTP (L7) and TCP (L4) load balancer and reverse proxy of the HA stack.
 //!
 //! The data path, outside in:
-//! - [`workers`]: the threads that serve connections, one single-threaded runtime each;
+//! - the threads that serve connections are ha-core's [`ha_core::workers`], one
+//!   single-threaded runtime each;
 //! - [`listener`]: sockets, accept loops, PROXY headers from trusted balancers, TLS ([`tls`]);
 //! - [`http`]: client connections (HTTP/1.1, HTTP/2), routing, forwarding, retries, upgrades;
 //! - [`tcp`]: L4 sessions relayed with half-close and idle timeout;
@@ -33,6 +34,5 @@ pub mod status;
 pub mod tcp;
 pub mod tls;
 pub mod upgrade;
-pub mod workers;
 
 pub use service::Proxyd;

@@ -1,5 +1,5 @@
 //! proxyd as a daemon: builds the data path from the configuration, binds the listeners,
-//! starts the accept loops on the worker threads ([`crate::workers`]) and the active health
+//! starts the accept loops on the worker threads ([`ha_core::workers`]) and the active health
 //! checks, answers `health`, `status` and its own commands ([`crate::control`]), rebuilds on reload, hands its listening sockets to a new
 //! binary ([`crate::upgrade`]), and on stop stops accepting, closes idle connections and
 //! waits for the rest up to the deadline.
@@ -23,6 +23,7 @@ use std::time::Instant;
 use arc_swap::ArcSwap;
 use ha_core::control::{Access, BoxFuture, Caller, CommandError};
 use ha_core::daemon::{BoxError, Common, Context, Service};
+use ha_core::workers::Workers;
 use serde_json::{json, Map, Value};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -35,7 +36,6 @@ use crate::listener::{self, AcceptLoop};
 use crate::metrics::ProxyMetrics;
 use crate::runtime::RuntimeChanges;
 use crate::snapshot::Snapshot;
-use crate::workers::Workers;
 
 /// A listener's accept loop as it runs.
 struct Running {
@@ -285,7 +285,7 @@ impl Service for Proxyd {
             let collector = crate::server_metrics::ServerCollector::new(Arc::clone(&snapshot))?;
             ctx.metrics.registry().register(Box::new(collector))?;
             let shutdown = ctx.shutdown.child_token();
-            let workers = Workers::start(config.workers.resolve(), &shutdown)?;
+            let workers = Workers::start(Self::NAME, config.workers.resolve(), &shutdown)?;
             let proxyd = Arc::new(Proxyd {
                 access_log: Mutex::new(None),
                 state: Mutex::new(State {

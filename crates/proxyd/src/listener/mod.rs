@@ -2,7 +2,7 @@
 //!
 //! [`bind`] opens a listener's socket with `SO_REUSEADDR`, `SO_REUSEPORT` only when the
 //! listener asks for it (so a second proxyd cannot silently share a port), and the
-//! configured backlog. [`AcceptLoop::spawn`] accepts on every worker ([`crate::workers`])
+//! configured backlog. [`AcceptLoop::spawn`] accepts on every worker ([`ha_core::workers`])
 //! while the listener's `max_connections` allows, fetches the running configuration for
 //! every new connection (so after a reload new connections use the new one while open ones
 //! keep theirs), and hands the connection to [`connection::handle`]. The pieces:
@@ -28,7 +28,7 @@ use tracing::{error, info};
 use crate::config::Listener;
 use crate::metrics::ProxyMetrics;
 use crate::snapshot::Snapshot;
-use crate::workers::Workers;
+use ha_core::workers::Workers;
 
 /// Default `listen()` backlog, as nginx's on Linux.
 pub const DEFAULT_BACKLOG: u32 = 511;
