@@ -155,6 +155,11 @@ pub async fn serve(
                 let _ = w.shutdown().await;
                 return;
             }
+            Next::CloseLingering(mut w) => {
+                let _ = w.shutdown().await;
+                linger(w.as_ref()).await;
+                return;
+            }
             Next::Upgraded => return,
         }
     }
@@ -233,6 +238,9 @@ async fn read_head(
 enum Next {
     KeepAlive(OwnedReadHalf, OwnedWriteHalf, BytesMut),
     Close(OwnedWriteHalf),
+    /// Closing while the client may still be sending its request body (the answer came
+    /// before it was all read): see [`linger`].
+    CloseLingering(OwnedWriteHalf),
     /// The socket went to an upgrade tunnel.
     Upgraded,
 }
@@ -303,14 +311,41 @@ async fn exchange(
             Err(e) => Next::Close(e.1),
         };
     }
-    if !keep_alive {
-        return Next::Close(writer);
-    }
     match kept.or_else(|| request_body::reclaim(&home)) {
-        Some((reader, rest)) => Next::KeepAlive(reader, writer, rest),
-        // The body was not read to its end: its rest cannot be told from a next request.
-        None => Next::Close(writer),
+        Some((reader, rest)) if keep_alive => Next::KeepAlive(reader, writer, rest),
+        Some(_) => Next::Close(writer),
+        // The body was not read to its end: its rest cannot be told from a next request, and
+        // the client may still be sending it.
+        None => Next::CloseLingering(writer),
     }
+}
+
+/// The longest a closing connection reads what its client still sends (nginx's
+/// `lingering_time`), and the longest it waits for more (`lingering_timeout`).
+const LINGER_TIME: Duration = Duration::from_secs(10);
+const LINGER_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// After the answer and our FIN, reads and discards what the client still sends, until it
+/// closes or [`LINGER_TIMEOUT`]/[`LINGER_TIME`] runs out, as nginx's lingering close does:
+/// closing a socket with unread data makes the kernel send a reset, and a client still
+/// uploading would lose the answer it has not read yet (curl: "Send failure: Broken pipe"
+/// instead of the 413).
+async fn linger(stream: &TcpStream) {
+    let mut scratch = [0u8; 4096];
+    let drain = async {
+        loop {
+            match tokio::time::timeout(LINGER_TIMEOUT, stream.readable()).await {
+                Ok(Ok(())) => match stream.try_read(&mut scratch) {
+                    Ok(0) => return,
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(_) => return,
+                },
+                _ => return,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER_TIME, drain).await;
 }
 
 fn client_error(conn: &Connection, kind: &'static str, why: &str) {

@@ -13,6 +13,7 @@
 //! (100 Continue, 103 Early Hints) are skipped.
 
 use std::mem::MaybeUninit;
+use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use hyper::body::{Body, Frame, SizeHint};
@@ -141,12 +142,25 @@ pub async fn exchange(
             Some(conn) => (conn, true),
             None => (pool.connect(address).await?, false),
         };
-        let result = match send(&mut conn, head, &mut body, framing).await {
-            Ok(()) => read_response(&mut conn, head_request).await,
+        let sent = if framing == BodyFraming::None {
+            send(&mut conn.stream, head, &mut body, framing)
+                .await
+                .map(|()| Sent::Whole)
+        } else {
+            send_or_early_answer(&mut conn, head, &mut body, framing, head_request).await
+        };
+        let result = match sent {
+            Ok(sent) => read_response(&mut conn, head_request)
+                .await
+                .map(|head| (head, sent)),
             Err(e) => Err(Failed::before_answer(format!("write error: {e}"))),
         };
         match result {
-            Ok(head) => {
+            Ok((mut head, sent)) => {
+                if sent == Sent::Cut {
+                    // The rest of the body was never sent: the connection is not reusable.
+                    head.keep_alive = false;
+                }
                 let mut response = Response::new(ResponseStream::new(conn, &head));
                 *response.status_mut() = head.status;
                 return Ok(response);
@@ -159,14 +173,109 @@ pub async fn exchange(
     }
 }
 
-/// Writes the head and the body.
-async fn send(
+/// How much of a request went out before its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sent {
+    Whole,
+    /// The server answered before the whole body was sent (a 413, a redirect, a 401); the
+    /// rest was not sent.
+    Cut,
+}
+
+/// Sends the request with its body while watching the connection for an early final answer,
+/// as HAProxy and hyper do: a server may answer (and close) before reading the whole body,
+/// and that answer, not a write error, is what the client must get. Interim (1xx) answers
+/// arriving meanwhile stay in the buffer and the body goes on.
+async fn send_or_early_answer(
     conn: &mut Conn,
     head: &[u8],
     body: &mut RequestBody,
     framing: BodyFraming,
+    head_request: bool,
+) -> std::io::Result<Sent> {
+    let Conn { stream, buf } = conn;
+    let (mut reader, mut writer) = stream.split();
+    let sending = send(&mut writer, head, body, framing);
+    tokio::pin!(sending);
+    loop {
+        if buf.capacity() - buf.len() < 1024 {
+            buf.reserve(HEAD_READ);
+        }
+        tokio::select! {
+            biased;
+            sent = &mut sending => return match sent {
+                Ok(()) => Ok(Sent::Whole),
+                // A server that answered and closed with the body unread resets the
+                // connection; its answer may still be waiting in the socket.
+                Err(e) => {
+                    if read_answer_left(&mut reader, buf, head_request).await {
+                        Ok(Sent::Cut)
+                    } else {
+                        Err(e)
+                    }
+                }
+            },
+            read = reader.read_buf(buf) => match read {
+                // Closed or broken without an answer: the write side says why, or the
+                // response read after it does.
+                Ok(0) | Err(_) => return sending.await.map(|()| Sent::Whole),
+                Ok(_) if holds_final_head(buf, head_request) => return Ok(Sent::Cut),
+                Ok(_) => {}
+            },
+        }
+    }
+}
+
+/// Reads what a server left in the socket before it reset the connection (bounded by
+/// [`ANSWER_LEFT_WAIT`]); true when a final response head is then in `buf`.
+async fn read_answer_left<R: tokio::io::AsyncRead + Unpin>(
+    reader: &mut R,
+    buf: &mut BytesMut,
+    head_request: bool,
+) -> bool {
+    let read = async {
+        loop {
+            if holds_final_head(buf, head_request) {
+                return true;
+            }
+            if buf.capacity() - buf.len() < 1024 {
+                buf.reserve(HEAD_READ);
+            }
+            match reader.read_buf(buf).await {
+                Ok(n) if n > 0 => {}
+                _ => return holds_final_head(buf, head_request),
+            }
+        }
+    };
+    tokio::time::timeout(ANSWER_LEFT_WAIT, read)
+        .await
+        .unwrap_or(false)
+}
+
+/// How long a failed body write waits for the answer the server may have left.
+const ANSWER_LEFT_WAIT: Duration = Duration::from_millis(200);
+
+/// Whether `buf` holds a whole final response head (after any interim ones) or bytes that
+/// are no response at all; leaves `buf` as it is.
+fn holds_final_head(buf: &BytesMut, head_request: bool) -> bool {
+    let mut copy = buf.clone();
+    loop {
+        match parse_response(&mut copy, head_request) {
+            Ok(Some(Parsed::Interim)) => continue,
+            Ok(Some(Parsed::Final(_))) | Err(_) => return true,
+            Ok(None) => return false,
+        }
+    }
+}
+
+/// Writes the head and the body.
+async fn send<W: tokio::io::AsyncWrite + Unpin>(
+    stream: &mut W,
+    head: &[u8],
+    body: &mut RequestBody,
+    framing: BodyFraming,
 ) -> std::io::Result<()> {
-    conn.stream.write_all(head).await?;
+    stream.write_all(head).await?;
     if framing == BodyFraming::None {
         return Ok(());
     }
@@ -184,13 +293,13 @@ async fn send(
             chunk.put_slice(format!("{:x}\r\n", data.len()).as_bytes());
             chunk.put_slice(&data);
             chunk.put_slice(b"\r\n");
-            conn.stream.write_all(&chunk).await?;
+            stream.write_all(&chunk).await?;
         } else {
-            conn.stream.write_all(&data).await?;
+            stream.write_all(&data).await?;
         }
     }
     if framing == BodyFraming::Chunked {
-        conn.stream.write_all(b"0\r\n\r\n").await?;
+        stream.write_all(b"0\r\n\r\n").await?;
     }
     Ok(())
 }
