@@ -157,7 +157,8 @@ pub async fn serve(
             }
             Next::CloseLingering(mut w) => {
                 let _ = w.shutdown().await;
-                linger(w.as_ref()).await;
+                // Boxed: its state would otherwise be part of every connection's task.
+                Box::pin(linger(w.as_ref())).await;
                 return;
             }
             Next::Upgraded => return,
@@ -331,7 +332,7 @@ const LINGER_TIMEOUT: Duration = Duration::from_secs(2);
 /// uploading would lose the answer it has not read yet (curl: "Send failure: Broken pipe"
 /// instead of the 413).
 async fn linger(stream: &TcpStream) {
-    let mut scratch = [0u8; 4096];
+    let mut scratch = vec![0u8; 4096];
     let drain = async {
         loop {
             match tokio::time::timeout(LINGER_TIMEOUT, stream.readable()).await {
