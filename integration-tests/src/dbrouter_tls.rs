@@ -3,10 +3,9 @@
 //! MariaDB topology's servers or purpose-built ones) whose listeners may have a `tls` section,
 //! and the `mariadb` CLI with the TLS or authentication options a test chooses.
 
-use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 use tempfile::TempDir;
@@ -147,33 +146,7 @@ impl TlsDbrouter {
         options: &[&str],
         sql: &str,
     ) -> Result<String> {
-        let mut child = Command::new("mariadb")
-            .arg("--no-defaults")
-            .args(["--protocol=TCP", "--host=127.0.0.1", "--batch"])
-            .args(["--skip-column-names", "--comments", "--connect-timeout=10"])
-            .arg(format!("--port={}", self.port(listener)))
-            .arg(format!("--user={user}"))
-            .args(options)
-            .env("MYSQL_PWD", password)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .context("run mariadb")?;
-        child
-            .stdin
-            .take()
-            .context("stdin")?
-            .write_all(sql.as_bytes())?;
-        let out = child.wait_with_output()?;
-        if !out.status.success() {
-            bail!(
-                "mariadb failed: {}{}",
-                String::from_utf8_lossy(&out.stderr),
-                String::from_utf8_lossy(&out.stdout)
-            );
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).trim_end().to_string())
+        crate::mysql_client::mariadb_cli_with(self.port(listener), user, password, options, sql)
     }
 
     /// `--ssl` with the test's certificate as the CA, the server's certificate verified.

@@ -109,6 +109,18 @@ impl Dbrouter {
 
 /// The `mariadb` CLI against `127.0.0.1:port`, `sql` on stdin.
 pub fn mariadb_cli(port: u16, user: &str, password: &str, sql: &str) -> Result<String> {
+    mariadb_cli_with(port, user, password, &[], sql)
+}
+
+/// The `mariadb` CLI against `127.0.0.1:port` with extra `options` (e.g. `--ssl`), `sql` on
+/// stdin; rows tab-separated, no headers, route hints (comments) kept.
+pub fn mariadb_cli_with(
+    port: u16,
+    user: &str,
+    password: &str,
+    options: &[&str],
+    sql: &str,
+) -> Result<String> {
     let mut child = Command::new("mariadb")
         .arg("--no-defaults")
         .args([
@@ -117,10 +129,11 @@ pub fn mariadb_cli(port: u16, user: &str, password: &str, sql: &str) -> Result<S
             "--batch",
             "--skip-column-names",
             "--comments",
+            "--connect-timeout=10",
         ])
         .arg(format!("--port={port}"))
         .arg(format!("--user={user}"))
-        .arg("--connect-timeout=10")
+        .args(options)
         .env("MYSQL_PWD", password)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())

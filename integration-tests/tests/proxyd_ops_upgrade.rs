@@ -66,6 +66,25 @@ fn upgrade(proxyd: &Proxyd, dir: &std::path::Path) -> Guard {
     Guard(child)
 }
 
+/// Waits until `new` (started by [`upgrade`]) answers on the control socket; fails at once,
+/// with its log, if it exits instead.
+fn wait_for_new_process(proxyd: &Proxyd, new: &mut Guard, dir: &std::path::Path) {
+    let new_pid = new.0.id();
+    wait_until(
+        "the new process to answer on the control socket",
+        Duration::from_secs(20),
+        || {
+            if let Ok(Some(status)) = new.0.try_wait() {
+                panic!(
+                    "proxyd --upgrade exited with {status}: {}",
+                    std::fs::read_to_string(dir.join("proxyd-new.log")).unwrap_or_default()
+                );
+            }
+            (status_pid(proxyd) == Some(u64::from(new_pid))).then_some(())
+        },
+    );
+}
+
 fn status_pid(proxyd: &Proxyd) -> Option<u64> {
     let answer =
         integration_tests::daemon::control_line(&proxyd.daemon.socket, r#"{"cmd":"status"}"#)
@@ -96,20 +115,7 @@ fn binary_upgrade_during_load_fails_no_request_and_the_old_process_exits() {
     let load = Load::start(addr, 4);
     load.wait_for_more(200);
     let mut new = upgrade(&proxyd, dir.path());
-    let new_pid = new.0.id();
-    wait_until(
-        "the new process to answer on the control socket",
-        Duration::from_secs(20),
-        || {
-            if let Ok(Some(status)) = new.0.try_wait() {
-                panic!(
-                    "proxyd --upgrade exited with {status}: {}",
-                    std::fs::read_to_string(dir.path().join("proxyd-new.log")).unwrap_or_default()
-                );
-            }
-            (status_pid(&proxyd) == Some(u64::from(new_pid))).then_some(())
-        },
-    );
+    wait_for_new_process(&proxyd, &mut new, dir.path());
     load.wait_for_more(200);
     // The old process drains: it stays for the request it still serves, then goes.
     assert!(
@@ -277,20 +283,7 @@ fn binary_upgrade_under_https_and_http2_load_fails_no_request_and_keeps_the_cert
     let load = HttpsLoad::start(&web, 4);
     load.wait_for_more(50);
     let mut new = upgrade(&proxyd, dir.path());
-    let new_pid = new.0.id();
-    wait_until(
-        "the new process to answer on the control socket",
-        Duration::from_secs(20),
-        || {
-            if let Ok(Some(status)) = new.0.try_wait() {
-                panic!(
-                    "proxyd --upgrade exited with {status}: {}",
-                    std::fs::read_to_string(dir.path().join("proxyd-new.log")).unwrap_or_default()
-                );
-            }
-            (status_pid(&proxyd) == Some(u64::from(new_pid))).then_some(())
-        },
-    );
+    wait_for_new_process(&proxyd, &mut new, dir.path());
     // Briefly: the old process holds the stream only for --stop-timeout (5 s).
     load.wait_for_more(20);
     assert!(
