@@ -21,6 +21,7 @@ use hyper::body::{Body, Frame, Incoming, SizeHint};
 
 use super::h1::response_body::ResponseStream;
 use super::h1::RequestStream;
+use super::proxy::BodyFailures;
 use crate::pool::InFlight;
 
 use super::access::PendingLog;
@@ -188,6 +189,8 @@ pub struct UpstreamBody {
     /// The access-log line written when this body ends (when the access log is on).
     /// Boxed: only requests logged pay for it.
     log: Option<Box<PendingLog>>,
+    /// Where a read timeout of a raw HTTP/1.1 body is counted (passive health, metrics).
+    failures: Option<BodyFailures>,
 }
 
 #[derive(Debug)]
@@ -200,11 +203,12 @@ enum Source {
 }
 
 impl UpstreamBody {
-    pub fn h1(body: ResponseStream, in_flight: InFlight) -> Self {
+    pub fn h1(body: ResponseStream, in_flight: InFlight, failures: BodyFailures) -> Self {
         Self {
             source: Source::H1(body),
             in_flight: Some(in_flight),
             log: None,
+            failures: Some(failures),
         }
     }
 
@@ -213,6 +217,7 @@ impl UpstreamBody {
             source: Source::Hyper(body),
             in_flight: Some(in_flight),
             log: None,
+            failures: None,
         }
     }
 }
@@ -290,9 +295,19 @@ impl Body for ResponseBody {
         match self.get_mut() {
             ResponseBody::Upstream(up) => {
                 let polled = match &mut up.source {
-                    Source::H1(body) => Pin::new(body)
-                        .poll_frame(cx)
-                        .map(|f| f.map(|r| r.map_err(BoxError::from))),
+                    Source::H1(body) => {
+                        let polled = Pin::new(body).poll_frame(cx);
+                        if let Poll::Ready(Some(Err(e))) = &polled {
+                            if e.kind() == std::io::ErrorKind::TimedOut {
+                                if let (Some(failures), Some(in_flight)) =
+                                    (up.failures.as_ref(), up.in_flight.as_ref())
+                                {
+                                    failures.timed_out(in_flight.server(), &e.to_string());
+                                }
+                            }
+                        }
+                        polled.map(|f| f.map(|r| r.map_err(BoxError::from)))
+                    }
                     Source::Hyper(body) => Pin::new(body)
                         .poll_frame(cx)
                         .map(|f| f.map(|r| r.map_err(BoxError::from))),

@@ -15,7 +15,7 @@ use hyper::body::Body;
 use hyper::header::{HeaderValue, HOST, SET_COOKIE};
 use hyper::http::request::Parts;
 use hyper::{Method, Request, Response, StatusCode, Uri, Version};
-use prometheus::IntCounter;
+use prometheus::{IntCounter, IntCounterVec};
 use tokio_util::sync::CancellationToken;
 
 use super::access::Trace;
@@ -27,6 +27,7 @@ use tracing::{debug, warn};
 use super::affinity::affinity;
 use super::body::{ClientBody, ReplayableBody, ResponseBody, UpstreamBody};
 use super::errors::ProxyError;
+use super::h1::upstream::{ExchangeError, TransferTimeouts};
 use super::h1::{self, response_body::ResponseStream};
 use super::headers::{self, ClientInfo};
 use super::route::Routes;
@@ -231,10 +232,17 @@ async fn forward(
                     body.attempt(),
                     *framing,
                     head_request,
+                    TransferTimeouts {
+                        read: pool.timeouts.read.get(),
+                        send: pool.timeouts.send.get(),
+                    },
                 );
-                tokio::time::timeout(wait, exchange)
-                    .await
-                    .map(|r| r.map(Answer::H1))
+                match tokio::time::timeout(wait, exchange).await {
+                    Ok(Ok(response)) => Ok(Ok(Answer::H1(response))),
+                    Ok(Err(ExchangeError::Upstream(e))) => Ok(Err(e)),
+                    Ok(Err(e @ ExchangeError::SendTimeout(_))) => Err(e.to_string()),
+                    Err(_) => Err(format!("no answer within {wait:?}")),
+                }
             }
             None => {
                 let mut upstream = Request::new(body.attempt());
@@ -253,6 +261,7 @@ async fn forward(
                 tokio::time::timeout(wait, exchange)
                     .await
                     .map(|r| r.map(Answer::Hyper))
+                    .map_err(|_| format!("no answer within {wait:?}"))
             }
         };
         let (kind, nothing_sent, detail) = match outcome {
@@ -297,7 +306,12 @@ async fn forward(
                     }
                     Answer::H1(response) => {
                         let (parts, body) = response.into_parts();
-                        (parts, UpstreamBody::h1(body, in_flight))
+                        let failures = BodyFailures {
+                            pool: Arc::clone(pool),
+                            upstream_failures: conn.metrics.upstream_failures.clone(),
+                            health_transitions: conn.metrics.health_transitions.clone(),
+                        };
+                        (parts, UpstreamBody::h1(body, in_flight, failures))
                     }
                 };
                 return Ok(relay_response(
@@ -312,11 +326,7 @@ async fn forward(
                 let connect = matches!(e, UpstreamError::Connect(_));
                 (FailureKind::Error, connect, e.to_string())
             }
-            Err(_) => (
-                FailureKind::Timeout,
-                false,
-                format!("no answer within {wait:?}"),
-            ),
+            Err(detail) => (FailureKind::Timeout, false, detail),
         };
         note_failure(pool, &server, kind, &detail, conn);
         let error = if kind == FailureKind::Timeout {
@@ -377,13 +387,53 @@ fn queue_failure(why: Unavailable, pool: &Pool) -> Failure {
 }
 
 fn note_failure(pool: &Pool, server: &Server, kind: FailureKind, detail: &str, conn: &Connection) {
+    record_failure(
+        pool,
+        server,
+        kind,
+        detail,
+        &conn.metrics.upstream_failures,
+        &conn.metrics.health_transitions,
+    );
+}
+
+/// Where a server's response body reports failing after its head was relayed (the read
+/// timeout, see [`super::h1::response_body`]): the server's pool and the failure counters,
+/// as [`note_failure`] reports a failed attempt.
+#[derive(Debug)]
+pub struct BodyFailures {
+    pool: Arc<Pool>,
+    upstream_failures: IntCounterVec,
+    health_transitions: IntCounterVec,
+}
+
+impl BodyFailures {
+    pub fn timed_out(&self, server: &Server, detail: &str) {
+        record_failure(
+            &self.pool,
+            server,
+            FailureKind::Timeout,
+            detail,
+            &self.upstream_failures,
+            &self.health_transitions,
+        );
+    }
+}
+
+fn record_failure(
+    pool: &Pool,
+    server: &Server,
+    kind: FailureKind,
+    detail: &str,
+    upstream_failures: &IntCounterVec,
+    health_transitions: &IntCounterVec,
+) {
     let label = match kind {
         FailureKind::Error => "error".to_owned(),
         FailureKind::Timeout => "timeout".to_owned(),
         FailureKind::Http(code) => format!("http_{code}"),
     };
-    conn.metrics
-        .upstream_failures
+    upstream_failures
         .with_label_values(&[&pool.name, server.address(), &label])
         .inc();
     let went_down = pool.is_passive_failure(kind) && server.record_failure(Instant::now(), detail);
@@ -396,8 +446,7 @@ fn note_failure(pool: &Pool, server: &Server, kind: FailureKind, detail: &str, c
         "upstream attempt failed"
     );
     if went_down {
-        conn.metrics
-            .health_transitions
+        health_transitions
             .with_label_values(&[&pool.name, server.address(), "down"])
             .inc();
     }

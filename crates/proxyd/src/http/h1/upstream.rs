@@ -110,6 +110,26 @@ pub fn request_head(
     (out.freeze(), framing)
 }
 
+/// The pool's waits for one transfer with a server (`timeouts.read` and `timeouts.send`):
+/// each bounds the wait for one read of the response body or one write of the request,
+/// not the whole transfer.
+#[derive(Debug, Clone, Copy)]
+pub struct TransferTimeouts {
+    pub read: Duration,
+    pub send: Duration,
+}
+
+/// Why an exchange failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ExchangeError {
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+    /// The server took none of the request within the send timeout: a timeout for the
+    /// client's answer (504) and for passive health.
+    #[error("send timeout: {0}")]
+    SendTimeout(String),
+}
+
 /// Why an exchange failed, and whether the server had sent anything yet.
 struct Failed {
     why: String,
@@ -134,7 +154,8 @@ pub async fn exchange(
     mut body: RequestBody,
     framing: BodyFraming,
     head_request: bool,
-) -> Result<Response<ResponseStream>, UpstreamError> {
+    timeouts: TransferTimeouts,
+) -> Result<Response<ResponseStream>, ExchangeError> {
     loop {
         let (mut conn, reused) = match pool.pop_idle() {
             // A body sent on a connection the server has closed could not be sent again.
@@ -143,16 +164,27 @@ pub async fn exchange(
             None => (pool.connect(address).await?, false),
         };
         let sent = if framing == BodyFraming::None {
-            send(&mut conn.stream, head, &mut body, framing)
+            send(&mut conn.stream, head, &mut body, framing, timeouts.send)
                 .await
                 .map(|()| Sent::Whole)
         } else {
-            send_or_early_answer(&mut conn, head, &mut body, framing, head_request).await
+            send_or_early_answer(
+                &mut conn,
+                head,
+                &mut body,
+                framing,
+                head_request,
+                timeouts.send,
+            )
+            .await
         };
         let result = match sent {
             Ok(sent) => read_response(&mut conn, head_request)
                 .await
                 .map(|head| (head, sent)),
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                return Err(ExchangeError::SendTimeout(e.to_string()));
+            }
             Err(e) => Err(Failed::before_answer(format!("write error: {e}"))),
         };
         match result {
@@ -161,14 +193,14 @@ pub async fn exchange(
                     // The rest of the body was never sent: the connection is not reusable.
                     head.keep_alive = false;
                 }
-                let mut response = Response::new(ResponseStream::new(conn, &head));
+                let mut response = Response::new(ResponseStream::new(conn, &head, timeouts.read));
                 *response.status_mut() = head.status;
                 return Ok(response);
             }
             Err(failed) if reused && !failed.answered && body.untouched() => {
                 debug!(server = address, reason = %failed.why, "reused connection failed before an answer; sending again");
             }
-            Err(failed) => return Err(UpstreamError::Exchange(failed.why)),
+            Err(failed) => return Err(UpstreamError::Exchange(failed.why).into()),
         }
     }
 }
@@ -192,10 +224,11 @@ async fn send_or_early_answer(
     body: &mut RequestBody,
     framing: BodyFraming,
     head_request: bool,
+    send_timeout: Duration,
 ) -> std::io::Result<Sent> {
     let Conn { stream, buf } = conn;
     let (mut reader, mut writer) = stream.split();
-    let sending = send(&mut writer, head, body, framing);
+    let sending = send(&mut writer, head, body, framing, send_timeout);
     tokio::pin!(sending);
     loop {
         if buf.capacity() - buf.len() < 1024 {
@@ -268,14 +301,38 @@ fn holds_final_head(buf: &BytesMut, head_request: bool) -> bool {
     }
 }
 
-/// Writes the head and the body.
+/// Writes `data` whole, each write waiting at most `timeout` for the server to take bytes
+/// (nginx's `proxy_send_timeout`); an [`std::io::ErrorKind::TimedOut`] error when it does not.
+async fn write_all_within<W: tokio::io::AsyncWrite + Unpin>(
+    stream: &mut W,
+    mut data: &[u8],
+    timeout: Duration,
+) -> std::io::Result<()> {
+    while !data.is_empty() {
+        match tokio::time::timeout(timeout, stream.write(data)).await {
+            Ok(Ok(0)) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(Ok(n)) => data = &data[n..],
+            Ok(Err(e)) => return Err(e),
+            Err(_) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("the server took no request bytes within {timeout:?}"),
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes the head and the body, each write within `timeout`.
 async fn send<W: tokio::io::AsyncWrite + Unpin>(
     stream: &mut W,
     head: &[u8],
     body: &mut RequestBody,
     framing: BodyFraming,
+    timeout: Duration,
 ) -> std::io::Result<()> {
-    stream.write_all(head).await?;
+    write_all_within(stream, head, timeout).await?;
     if framing == BodyFraming::None {
         return Ok(());
     }
@@ -293,13 +350,13 @@ async fn send<W: tokio::io::AsyncWrite + Unpin>(
             chunk.put_slice(format!("{:x}\r\n", data.len()).as_bytes());
             chunk.put_slice(&data);
             chunk.put_slice(b"\r\n");
-            stream.write_all(&chunk).await?;
+            write_all_within(stream, &chunk, timeout).await?;
         } else {
-            stream.write_all(&data).await?;
+            write_all_within(stream, &data, timeout).await?;
         }
     }
     if framing == BodyFraming::Chunked {
-        stream.write_all(b"0\r\n\r\n").await?;
+        write_all_within(stream, b"0\r\n\r\n", timeout).await?;
     }
     Ok(())
 }
