@@ -71,6 +71,11 @@ const FAMILIES: &[(&str, &str, &[&str])] = &[
         &["pool", "server"],
     ),
     (
+        "proxyd_server_resolve_failures_total",
+        "Failed resolutions of a server's host name (the last good addresses are kept)",
+        &["pool", "server"],
+    ),
+    (
         "proxyd_pool_queue_length",
         "Requests waiting in a pool's queue for a server under max_conns",
         &["pool"],
@@ -179,8 +184,9 @@ impl Collector for ServerCollector {
                     families[6].push(gauge(&with_state, f64::from(u8::from(s.admin() == state))));
                 }
                 families[7].push(gauge(&id, f64::from(s.configured_weight())));
+                families[8].push(counter(&id, s.resolve_failures()));
             }
-            families[8].push(gauge(&[("pool", name.as_str())], pool.queue.len() as f64));
+            families[9].push(gauge(&[("pool", name.as_str())], pool.queue.len() as f64));
         }
         FAMILIES
             .iter()

@@ -35,6 +35,7 @@ pub fn pool_status(pool: &Pool, runtime: &RuntimeChanges) -> (Value, usize) {
                 "active": s.in_flight(),
                 "requests": s.requests(),
                 "failures": s.failures(),
+                "resolve_failures": s.resolve_failures(),
             })
         })
         .collect();

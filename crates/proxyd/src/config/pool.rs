@@ -31,6 +31,13 @@ pub struct Pool {
     pub queue: Option<Queue>,
     #[serde(default)]
     pub proxy_protocol: ProxyProtocol,
+    /// How often a server given by host name is resolved again (nginx's `resolver valid=`).
+    #[serde(default = "thirty_seconds")]
+    pub resolve_interval: Duration,
+}
+
+fn thirty_seconds() -> Duration {
+    Duration::from_secs(30)
 }
 
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]

@@ -73,7 +73,8 @@ pub fn spawn(pool: &Arc<Pool>, metrics: &ProxyMetrics, stop: &CancellationToken)
 }
 
 async fn probe(server: &Server, check: &ActiveHealth) -> Result<(), String> {
-    let stream = TcpStream::connect(server.address())
+    let addr = server.next_addr().await?;
+    let stream = TcpStream::connect(addr)
         .await
         .map_err(|e| format!("connect: {e}"))?;
     match check.kind {

@@ -12,6 +12,7 @@ pub mod budget;
 pub mod hash_key;
 pub mod passive;
 pub mod queue;
+pub mod resolve;
 pub mod server;
 pub mod stats;
 pub mod sticky;
@@ -118,13 +119,14 @@ impl Pool {
         let mut backups = Vec::new();
         for s in &c.servers {
             let fingerprint = format!(
-                "{s:?} {:?} {:?} {:?} {:?} {:?} {passive_enabled} {}",
+                "{s:?} {:?} {:?} {:?} {:?} {:?} {passive_enabled} {} {:?}",
                 passive,
                 c.active_health,
                 c.slow_start,
                 c.timeouts,
                 c.keepalive,
-                c.queue.is_some()
+                c.queue.is_some(),
+                c.resolve_interval
             );
             let kept = previous.and_then(|p| {
                 p.servers()
@@ -144,6 +146,7 @@ impl Pool {
                 max_conns: s.max_conns,
                 backup: s.backup,
                 upstream: upstream::Settings::new(&c.timeouts, &c.keepalive),
+                resolve_interval: c.resolve_interval.get(),
             };
             let tracker = match &c.active_health {
                 Some(h) => Some(HealthTracker::new(h.rise, h.fall, HealthState::Up).map_err(

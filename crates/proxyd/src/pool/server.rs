@@ -15,6 +15,7 @@ use hyper::http::uri::Authority;
 
 use super::admin::{AdminState, AtomicAdmin};
 use super::passive::PassiveHealth;
+use super::resolve::Target;
 use super::stats::ServerStats;
 use super::upstream::{ConnPool, Settings};
 
@@ -44,6 +45,8 @@ pub struct ServerSpec {
     pub backup: bool,
     /// Upstream connections (HTTP): connect timeout and keep-alive.
     pub upstream: Settings,
+    /// How often a host name is resolved again.
+    pub resolve_interval: Duration,
 }
 
 #[derive(Debug)]
@@ -80,6 +83,8 @@ pub struct Server {
     requests: AtomicU64,
     failures: AtomicU64,
     health: Mutex<Health>,
+    /// Where connections and health checks go: the address, or a host name's kept addresses.
+    target: Arc<Target>,
     connections: ConnPool,
 }
 
@@ -110,6 +115,7 @@ impl Server {
         active: Option<HealthTracker>,
         slow_start: Option<Duration>,
     ) -> Self {
+        let target = Arc::new(Target::new(&spec.address, spec.resolve_interval));
         Self {
             id: spec.address.clone(),
             authority: spec.address.parse().ok(),
@@ -134,7 +140,8 @@ impl Server {
                 last_check_error: None,
                 last_failure: None,
             }),
-            connections: ConnPool::new(spec.upstream.clone()),
+            connections: ConnPool::new(spec.upstream.clone(), Arc::clone(&target)),
+            target,
         }
     }
 
@@ -183,6 +190,16 @@ impl Server {
     /// The address as a URI authority (for HTTP requests).
     pub fn authority(&self) -> Option<&Authority> {
         self.authority.as_ref()
+    }
+
+    /// The address the next connection or health check goes to; see [`Target`].
+    pub async fn next_addr(&self) -> Result<std::net::SocketAddr, String> {
+        self.target.next_addr().await
+    }
+
+    /// Failed resolutions of the server's host name so far.
+    pub fn resolve_failures(&self) -> u64 {
+        self.target.resolve_failures()
     }
 
     /// The server's idle upstream connections (HTTP).
@@ -252,7 +269,9 @@ impl Server {
     }
 
     pub fn is_healthy(&self) -> bool {
-        !self.active_down.load(Ordering::Relaxed) && !self.passive_down(Instant::now())
+        self.target.unresolved().is_none()
+            && !self.active_down.load(Ordering::Relaxed)
+            && !self.passive_down(Instant::now())
     }
 
     pub fn requests(&self) -> u64 {
@@ -283,6 +302,9 @@ impl Server {
                 )
             }
             AdminState::Disabled => return ("disabled", "disabled by an operator".into()),
+        }
+        if let Some(why) = self.target.unresolved() {
+            return ("down", why);
         }
         let now = Instant::now();
         let health = self.lock();
@@ -355,6 +377,9 @@ impl Backend for Server {
         }
         if self.passive_down_until.load(Ordering::Relaxed) != 0 && self.passive_down(Instant::now())
         {
+            return false;
+        }
+        if self.target.unresolved().is_some() {
             return false;
         }
         self.max_conns

@@ -17,8 +17,7 @@
 //! Upgrade requests (WebSocket) take a fresh hyper connection of their own instead
 //! ([`ConnPool::send_upgrade`]): the socket becomes the tunnel and never comes back here.
 
-use std::net::SocketAddr;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -29,6 +28,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tracing::debug;
 
+use super::resolve::Target;
 use crate::config::{Keepalive, Timeouts};
 use crate::http::body::RequestBody;
 
@@ -80,11 +80,15 @@ const IDLE_BUF: usize = 16 * 1024;
 struct Idle {
     conn: Conn,
     since: Instant,
+    /// The target's address generation when the connection was put back.
+    generation: u64,
 }
 
 /// One server's idle connections; see the [module docs](self).
 pub struct ConnPool {
     settings: Settings,
+    /// The server's address, or its host name's kept addresses.
+    target: Arc<Target>,
     idle: Mutex<Vec<Idle>>,
 }
 
@@ -98,9 +102,10 @@ impl std::fmt::Debug for ConnPool {
 }
 
 impl ConnPool {
-    pub fn new(settings: Settings) -> Self {
+    pub fn new(settings: Settings, target: Arc<Target>) -> Self {
         Self {
             settings,
+            target,
             idle: Mutex::new(Vec::new()),
         }
     }
@@ -113,22 +118,41 @@ impl ConnPool {
         self.lock().len()
     }
 
-    /// The most recently used idle connection not idle too long. It may have been closed by
-    /// the server meanwhile: see [`is_open`].
+    /// The most recently used idle connection not idle too long, and still to one of the
+    /// server's addresses when its host name moved. It may have been closed by the server
+    /// meanwhile: see [`is_open`].
     pub fn pop_idle(&self) -> Option<Conn> {
+        let generation = self.target.generation();
         let mut idle = self.lock();
         while let Some(entry) = idle.pop() {
-            if entry.since.elapsed() < self.settings.idle_timeout {
-                return Some(entry.conn);
+            if entry.since.elapsed() >= self.settings.idle_timeout {
+                continue;
             }
+            if entry.generation != generation && !self.still_serves(&entry.conn) {
+                continue;
+            }
+            return Some(entry.conn);
         }
         None
+    }
+
+    fn still_serves(&self, conn: &Conn) -> bool {
+        conn.stream
+            .peer_addr()
+            .is_ok_and(|peer| self.target.still_serves(peer))
     }
 
     /// Gives back a connection whose response was read to its end.
     pub fn put_back(&self, mut conn: Conn) {
         if self.settings.max_idle == 0 || !conn.buf.is_empty() {
             // Bytes after a complete response: the server is out of step; do not reuse.
+            return;
+        }
+        // Read before the check: a change of addresses after it leaves the entry older than
+        // the target, so `pop_idle` checks it again.
+        let generation = self.target.generation();
+        if self.target.is_name() && !self.still_serves(&conn) {
+            // Opened to an address the host name no longer resolves to.
             return;
         }
         if conn.buf.capacity() > IDLE_BUF {
@@ -143,11 +167,16 @@ impl ConnPool {
             .count();
         idle.drain(..expired);
         if idle.len() < self.settings.max_idle {
-            idle.push(Idle { conn, since: now });
+            idle.push(Idle {
+                conn,
+                since: now,
+                generation,
+            });
         }
     }
 
-    /// Opens a new connection to `address`, within the connect timeout.
+    /// Opens a new connection to the server (`address` as configured, for messages), within
+    /// the connect timeout.
     pub async fn connect(&self, address: &str) -> Result<Conn, UpstreamError> {
         let stream = self.connect_tcp(address).await?;
         Ok(Conn {
@@ -157,13 +186,13 @@ impl ConnPool {
     }
 
     async fn connect_tcp(&self, address: &str) -> Result<TcpStream, UpstreamError> {
-        let connect = async {
-            match address.parse::<SocketAddr>() {
-                Ok(addr) => TcpStream::connect(addr).await,
-                // A host name: resolved on every new connection, so DNS changes are followed.
-                Err(_) => TcpStream::connect(address).await,
-            }
-        };
+        // A host name's addresses are kept and refreshed in the background (see `resolve`).
+        let addr = self
+            .target
+            .next_addr()
+            .await
+            .map_err(|e| UpstreamError::Connect(format!("{address}: {e}")))?;
+        let connect = TcpStream::connect(addr);
         match tokio::time::timeout(self.settings.connect_timeout, connect).await {
             Ok(Ok(stream)) => {
                 let _ = stream.set_nodelay(true);

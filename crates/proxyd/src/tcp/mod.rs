@@ -130,8 +130,14 @@ async fn connect(
             .ok()?;
         let in_flight = server.begin();
         let connect_timeout = pool.timeouts.connect.get();
-        let result =
-            tokio::time::timeout(connect_timeout, TcpStream::connect(server.address())).await;
+        let connect = async {
+            let addr = server
+                .next_addr()
+                .await
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::NotFound, e))?;
+            TcpStream::connect(addr).await
+        };
+        let result = tokio::time::timeout(connect_timeout, connect).await;
         let (kind, detail) = match result {
             Ok(Ok(stream)) => {
                 let _ = stream.set_nodelay(true);

@@ -9,6 +9,7 @@ fn server(slow_start: Option<Duration>) -> Arc<Server> {
         max_conns: Some(2),
         backup: false,
         upstream: Settings::default(),
+        resolve_interval: Duration::from_secs(30),
     };
     Arc::new(Server::new(
         &spec,
