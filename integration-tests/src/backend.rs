@@ -592,12 +592,15 @@ impl Proxyd {
     }
 }
 
-/// A steady load of `GET /` requests (one connection each) from a few client threads, until
-/// [`Load::stop`]; every answer other than a 200, and every connection error, is a failure.
+/// A steady load from a few client threads until [`Load::stop`]: [`Load::start`] sends
+/// `GET /` requests (one connection each), every answer other than a 200 and every connection
+/// error a failure; [`Load::of_clients`] runs any client.
 pub struct Load {
     stop: Arc<AtomicBool>,
     ok: Arc<AtomicU64>,
     threads: Vec<JoinHandle<Vec<String>>>,
+    /// How long [`Load::wait_for_more`] waits.
+    patience: Duration,
 }
 
 /// What a [`Load`] saw.
@@ -607,32 +610,68 @@ pub struct LoadReport {
     pub failures: Vec<String>,
 }
 
+impl LoadReport {
+    /// Fails the test, showing the first failures, unless every request succeeded.
+    pub fn assert_no_failure(&self) {
+        assert!(
+            self.failures.is_empty(),
+            "{} failed of {}: {:?}",
+            self.failures.len(),
+            self.ok + self.failures.len() as u64,
+            &self.failures[..self.failures.len().min(10)]
+        );
+    }
+}
+
 impl Load {
     pub fn start(addr: SocketAddr, clients: usize) -> Load {
+        Load::of_clients(clients, Duration::from_secs(20), move |_| {
+            move || {
+                vec![match get(addr, "/", &[]) {
+                    Ok(reply) if reply.status == 200 => Ok(()),
+                    Ok(reply) => Err(format!("status {}: {}", reply.status, reply.body)),
+                    Err(e) => Err(format!("{:?}: {e}", e.kind())),
+                }]
+            }
+        })
+    }
+
+    /// `clients` threads, client `i` calling the round `client(i)` makes until stopped; a
+    /// round returns one result per request it made. [`Load::wait_for_more`] waits up to
+    /// `patience`.
+    pub fn of_clients<C, R>(clients: usize, patience: Duration, client: C) -> Load
+    where
+        C: Fn(usize) -> R,
+        R: FnMut() -> Vec<Result<(), String>> + Send + 'static,
+    {
         let stop = Arc::new(AtomicBool::new(false));
         let ok = Arc::new(AtomicU64::new(0));
         let threads = (0..clients)
-            .map(|_| {
-                let stop = Arc::clone(&stop);
-                let ok = Arc::clone(&ok);
+            .map(|i| {
+                let (stop, ok) = (Arc::clone(&stop), Arc::clone(&ok));
+                let mut round = client(i);
                 std::thread::spawn(move || {
                     let mut failures = Vec::new();
                     while !stop.load(Ordering::SeqCst) {
-                        match get(addr, "/", &[]) {
-                            Ok(reply) if reply.status == 200 => {
-                                ok.fetch_add(1, Ordering::SeqCst);
+                        for result in round() {
+                            match result {
+                                Ok(()) => {
+                                    ok.fetch_add(1, Ordering::SeqCst);
+                                }
+                                Err(e) => failures.push(e),
                             }
-                            Ok(reply) => {
-                                failures.push(format!("status {}: {}", reply.status, reply.body))
-                            }
-                            Err(e) => failures.push(format!("{:?}: {e}", e.kind())),
                         }
                     }
                     failures
                 })
             })
             .collect();
-        Load { stop, ok, threads }
+        Load {
+            stop,
+            ok,
+            threads,
+            patience,
+        }
     }
 
     /// Requests answered 200 so far.
@@ -640,10 +679,10 @@ impl Load {
         self.ok.load(Ordering::SeqCst)
     }
 
-    /// Waits until `more` further requests succeeded (at most 20 s).
+    /// Waits until `more` further requests succeeded (at most the load's patience).
     pub fn wait_for_more(&self, more: u64) {
         let target = self.ok() + more;
-        crate::wait_until("the load to make progress", Duration::from_secs(20), || {
+        crate::wait_until("the load to make progress", self.patience, || {
             (self.ok() >= target).then_some(())
         });
     }

@@ -7,12 +7,9 @@
 
 use std::net::SocketAddr;
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::backend::LoadReport;
+use crate::backend::Load;
 
 /// Requests one curl run sends on its connection: short runs, and long ones.
 const REQUESTS_PER_CONNECTION: [usize; 2] = [5, 100];
@@ -66,74 +63,26 @@ impl Target {
     }
 }
 
-pub struct HttpsLoad {
-    stop: Arc<AtomicBool>,
-    ok: Arc<AtomicU64>,
-    threads: Vec<JoinHandle<Vec<String>>>,
-}
-
-impl HttpsLoad {
-    /// `clients` threads, the even ones on HTTP/2, the odd ones on HTTP/1.1; clients 0 and 1
-    /// make short runs of curl, 2 and 3 long ones, and so on.
-    pub fn start(target: &Target, clients: usize) -> HttpsLoad {
-        let stop = Arc::new(AtomicBool::new(false));
-        let ok = Arc::new(AtomicU64::new(0));
-        let threads = (0..clients)
-            .map(|i| {
-                let (stop, ok, target) = (Arc::clone(&stop), Arc::clone(&ok), target.clone());
-                let version = if i % 2 == 0 { "2" } else { "1.1" };
-                let requests = REQUESTS_PER_CONNECTION[i / 2 % 2];
-                std::thread::spawn(move || {
-                    let expected = format!("200 {version}");
-                    let mut failures = Vec::new();
-                    while !stop.load(Ordering::SeqCst) {
-                        match target.curl(version, "/", requests) {
-                            Ok(lines) => {
-                                for line in lines {
-                                    if line == expected {
-                                        ok.fetch_add(1, Ordering::SeqCst);
-                                    } else {
-                                        failures.push(format!("expected {expected}, got {line}"));
-                                    }
-                                }
-                            }
-                            Err(e) => failures.push(e),
-                        }
+/// `clients` curl clients, the even ones on HTTP/2, the odd ones on HTTP/1.1; clients 0 and 1
+/// make short runs of curl, 2 and 3 long ones, and so on. Waits for progress up to 30 s.
+pub fn start(target: &Target, clients: usize) -> Load {
+    Load::of_clients(clients, Duration::from_secs(30), |i| {
+        let target = target.clone();
+        let version = if i % 2 == 0 { "2" } else { "1.1" };
+        let requests = REQUESTS_PER_CONNECTION[i / 2 % 2];
+        let expected = format!("200 {version}");
+        move || match target.curl(version, "/", requests) {
+            Ok(lines) => lines
+                .into_iter()
+                .map(|line| {
+                    if line == expected {
+                        Ok(())
+                    } else {
+                        Err(format!("expected {expected}, got {line}"))
                     }
-                    failures
                 })
-            })
-            .collect();
-        HttpsLoad { stop, ok, threads }
-    }
-
-    /// Requests answered 200 so far.
-    pub fn ok(&self) -> u64 {
-        self.ok.load(Ordering::SeqCst)
-    }
-
-    /// Waits until `more` further requests succeeded (at most 30 s).
-    pub fn wait_for_more(&self, more: u64) {
-        let target = self.ok() + more;
-        crate::wait_until(
-            "the HTTPS load to make progress",
-            Duration::from_secs(30),
-            || (self.ok() >= target).then_some(()),
-        );
-    }
-
-    pub fn stop(self) -> LoadReport {
-        self.stop.store(true, Ordering::SeqCst);
-        let mut failures = Vec::new();
-        for t in self.threads {
-            failures.extend(
-                t.join()
-                    .unwrap_or_else(|_| vec!["client thread panicked".into()]),
-            );
+                .collect(),
+            Err(e) => vec![Err(e)],
         }
-        LoadReport {
-            ok: self.ok.load(Ordering::SeqCst),
-            failures,
-        }
-    }
+    })
 }

@@ -63,13 +63,7 @@ fn ten_reloads_during_load_fail_no_request_and_keep_unchanged_servers() {
         load.wait_for_more(50);
     }
     let report = load.stop();
-    assert!(
-        report.failures.is_empty(),
-        "{} of {} failed: {:?}",
-        report.failures.len(),
-        report.ok + report.failures.len() as u64,
-        &report.failures[..report.failures.len().min(10)]
-    );
+    report.assert_no_failure();
     assert_eq!(
         proxyd.addr("web"),
         addr,

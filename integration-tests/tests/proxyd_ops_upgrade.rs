@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use integration_tests::backend::{get, Backend, Load, Proxyd};
 use integration_tests::certificate;
-use integration_tests::https_load::{HttpsLoad, Target};
+use integration_tests::https_load::{self, Target};
 use integration_tests::{bin, shared_tempdir, wait_until};
 
 /// A process started by the test, killed when the test ends.
@@ -130,13 +130,7 @@ fn binary_upgrade_during_load_fails_no_request_and_the_old_process_exits() {
     });
     load.wait_for_more(200);
     let report = load.stop();
-    assert!(
-        report.failures.is_empty(),
-        "{} failed of {}: {:?}",
-        report.failures.len(),
-        report.ok + report.failures.len() as u64,
-        &report.failures[..report.failures.len().min(10)]
-    );
+    report.assert_no_failure();
     // The same addresses, served by the new process alone.
     let status = proxyd.status();
     let listening: Vec<&str> = status["listeners"]
@@ -280,7 +274,7 @@ fn binary_upgrade_under_https_and_http2_load_fails_no_request_and_keeps_the_cert
         Duration::from_secs(10),
         || (slow.requests() == 1).then_some(()),
     );
-    let load = HttpsLoad::start(&web, 4);
+    let load = https_load::start(&web, 4);
     load.wait_for_more(50);
     let mut new = upgrade(&proxyd, dir.path());
     wait_for_new_process(&proxyd, &mut new, dir.path());
@@ -298,13 +292,7 @@ fn binary_upgrade_under_https_and_http2_load_fails_no_request_and_keeps_the_cert
     });
     load.wait_for_more(50);
     let report = load.stop();
-    assert!(
-        report.failures.is_empty(),
-        "{} failed of {}: {:?}",
-        report.failures.len(),
-        report.ok + report.failures.len() as u64,
-        &report.failures[..report.failures.len().min(10)]
-    );
+    report.assert_no_failure();
 
     // The new process alone, on the same addresses, with the same certificate.
     let own = std::fs::read_to_string(&cert).expect("certificate");
