@@ -262,16 +262,18 @@ mod tests {
         assert_eq!(ok, (3, vec![0, 0, 0, 2, 0, 0, 0]), "the OK, inside TLS");
     }
 
+    /// A client that answers the greeting without asking for TLS; returns the server's reply.
+    fn plain_client(mut sock: std::net::TcpStream) -> (u8, Vec<u8>) {
+        let (_, payload) = read_packet(&mut sock);
+        let greeting = HandshakeV10::parse(&payload).expect("greeting");
+        sock.write_all(&framed(&response(&greeting, CAPS), 1))
+            .expect("write");
+        read_packet(&mut sock)
+    }
+
     #[tokio::test]
     async fn a_plain_client_on_a_listener_requiring_tls_gets_3159() {
-        let (response, tls_used, (seq, err)) = greet_one(server_tls(true), |mut sock| {
-            let (_, payload) = read_packet(&mut sock);
-            let greeting = HandshakeV10::parse(&payload).expect("greeting");
-            sock.write_all(&framed(&response(&greeting, CAPS), 1))
-                .expect("write");
-            read_packet(&mut sock)
-        })
-        .await;
+        let (response, tls_used, (seq, err)) = greet_one(server_tls(true), plain_client).await;
         assert!(response.is_none());
         assert!(!tls_used);
         assert_eq!(seq, 2);
@@ -281,14 +283,7 @@ mod tests {
 
     #[tokio::test]
     async fn tls_is_optional_unless_required() {
-        let (response, tls_used, (_, ok)) = greet_one(server_tls(false), |mut sock| {
-            let (_, payload) = read_packet(&mut sock);
-            let greeting = HandshakeV10::parse(&payload).expect("greeting");
-            sock.write_all(&framed(&response(&greeting, CAPS), 1))
-                .expect("write");
-            read_packet(&mut sock)
-        })
-        .await;
+        let (response, tls_used, (_, ok)) = greet_one(server_tls(false), plain_client).await;
         assert!(response.is_some());
         assert!(!tls_used);
         assert_eq!(ok.first(), Some(&0));
