@@ -1,6 +1,6 @@
 //! Client listeners: bind every configured address at start (a daemon that cannot listen does
 //! not start), accept connections on each of the `workers` session threads
-//! ([`ha_core::workers`]) and run each as its own session task on the thread that accepted it.
+//! ([`ha_core::workers`]) and run each as its own session task on the worker with the fewest.
 //! A listener with `tls` loads its certificate at start too (a bad one stops the start, naming
 //! the file). What the sessions share lives in [`Shared`].
 //!
@@ -177,9 +177,15 @@ pub fn serve(
     };
     let stop = threads.stop.child_token();
     let serving = Arc::new(ArcSwap::from_pointee(serving));
-    for (copy, worker) in socket.copies.into_iter().zip(threads.workers.handles()) {
+    for (index, (copy, worker)) in socket
+        .copies
+        .into_iter()
+        .zip(threads.workers.handles())
+        .enumerate()
+    {
         let accept = accept_loop(
             copy,
+            (threads.workers.clone(), index),
             serving.clone(),
             shared.clone(),
             stop.clone(),
@@ -187,7 +193,7 @@ pub fn serve(
         );
         // The accept loop is tracked with the sessions: a graceful stop waits until it has
         // seen the stop, so a client accepted just before is served rather than dropped by
-        // the exit. Its sessions run on the thread that accepted them.
+        // the exit. Its sessions run on the worker with the fewest.
         threads.sessions.spawn_on(accept, worker);
     }
     Live {
@@ -202,6 +208,7 @@ pub fn serve(
 /// with the [`Serving`] current when it was accepted.
 async fn accept_loop(
     socket: std::net::TcpListener,
+    (workers, index): (ha_core::workers::Workers, usize),
     serving: Arc<ArcSwap<Serving>>,
     shared: Arc<Shared>,
     stop: CancellationToken,
@@ -228,13 +235,16 @@ async fn accept_loop(
             },
         };
         let now = serving.load_full();
-        tracker.spawn(crate::session::run(
-            stream,
-            peer,
-            now.name.clone(),
-            now.tls.clone(),
-            now.router.clone(),
-            shared.clone(),
-        ));
+        let shared = shared.clone();
+        workers.serve(index, stream, &tracker, move |stream| {
+            crate::session::run(
+                stream,
+                peer,
+                now.name.clone(),
+                now.tls.clone(),
+                now.router.clone(),
+                shared,
+            )
+        });
     }
 }

@@ -2,8 +2,8 @@
 //!
 //! [`bind`] opens a listener's socket with `SO_REUSEADDR`, `SO_REUSEPORT` only when the
 //! listener asks for it (so a second proxyd cannot silently share a port), and the
-//! configured backlog. [`AcceptLoop::spawn`] accepts on every worker ([`ha_core::workers`])
-//! while the listener's `max_connections` allows, fetches the running configuration for
+//! configured backlog. [`AcceptLoop::spawn`] accepts on every worker ([`ha_core::workers`],
+//! which serves each connection on the worker with the fewest) while the listener's `max_connections` allows, fetches the running configuration for
 //! every new connection (so after a reload new connections use the new one while open ones
 //! keep theirs), and hands the connection to [`connection::handle`]. The pieces:
 //! [`connection`] (PROXY header, TLS, HTTP or TCP) and [`trusted`] (who may send a PROXY
@@ -28,7 +28,7 @@ use tracing::{error, info};
 use crate::config::Listener;
 use crate::metrics::ProxyMetrics;
 use crate::snapshot::Snapshot;
-use ha_core::workers::Workers;
+use ha_core::workers::{Holding, Workers};
 
 /// Default `listen()` backlog, as nginx's on Linux.
 pub const DEFAULT_BACKLOG: u32 = 511;
@@ -114,7 +114,7 @@ impl AcceptLoop {
     pub fn spawn(self, workers: &Workers) {
         let limit = self.max_connections.map(|n| Arc::new(Semaphore::new(n)));
         let this = Arc::new(self);
-        for handle in workers.handles() {
+        for (index, handle) in workers.handles().iter().enumerate() {
             let socket = match socket2::SockRef::from(&*this.socket).try_clone() {
                 Ok(socket) => socket,
                 Err(e) => {
@@ -124,17 +124,25 @@ impl AcceptLoop {
             };
             let accept = Arc::clone(&this);
             let limit = limit.clone();
+            let workers = workers.clone();
             // Tracked from here, before the worker polls it, so a stop never misses it.
             handle.spawn(this.tasks.track_future(async move {
                 match TcpListener::from_std(socket.into()) {
-                    Ok(socket) => accept.run(socket, limit).await,
+                    Ok(socket) => accept.run(socket, limit, &workers, index).await,
                     Err(e) => error!(listener = %accept.name, error = %e, "worker cannot accept"),
                 }
             }));
         }
     }
 
-    async fn run(&self, socket: TcpListener, limit: Option<Arc<Semaphore>>) {
+    /// Accepts on worker `index`; each connection is served on the least loaded worker.
+    async fn run(
+        &self,
+        socket: TcpListener,
+        limit: Option<Arc<Semaphore>>,
+        workers: &Workers,
+        index: usize,
+    ) {
         let local = socket.local_addr().ok();
         loop {
             let permit = match &limit {
@@ -167,9 +175,10 @@ impl AcceptLoop {
             let drain = self.drain.clone();
             let access_log = snapshot.access_log.clone();
             let local = stream.local_addr().ok().or(local);
-            self.tasks.spawn(async move {
-                connection::handle(stream, peer, local, runtime, metrics, drain, access_log).await;
-                drop(permit);
+            workers.serve(index, stream, &self.tasks, move |stream| {
+                let connection =
+                    connection::handle(stream, peer, local, runtime, metrics, drain, access_log);
+                Holding::new(connection, permit)
             });
         }
         info!(listener = %self.name, "stopped accepting");
