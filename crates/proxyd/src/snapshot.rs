@@ -44,7 +44,7 @@ pub enum ListenerKind {
     Tcp(Arc<Pool>),
     Http {
         routes: Arc<Routes>,
-        server: Box<auto::Builder<TokioExecutor>>,
+        server: Arc<auto::Builder<TokioExecutor>>,
         tls: Option<TlsAcceptor>,
     },
 }
@@ -57,6 +57,8 @@ pub struct ListenerRuntime {
     pub header_timeout: Duration,
     pub idle_timeout: Duration,
     pub rate_limit: Option<Arc<RateLimiter>>,
+    /// What this listener's HTTP connections share, built by the first.
+    pub http_shared: std::sync::OnceLock<Arc<crate::http::ListenerShared>>,
 }
 
 pub struct Snapshot {
@@ -128,12 +130,13 @@ fn build_listener(
             };
             ListenerKind::Http {
                 routes: Arc::new(Routes::build(l, pools)),
-                server: Box::new(crate::http::server_builder(header_timeout)),
+                server: Arc::new(crate::http::server_builder(header_timeout)),
                 tls,
             }
         }
     };
     Ok(ListenerRuntime {
+        http_shared: std::sync::OnceLock::new(),
         name: l.name.clone(),
         config: l.clone(),
         kind,

@@ -58,7 +58,7 @@ impl Trace {
             time: SystemTime::now(),
             kind: "http",
             client: conn.client,
-            listener: conn.listener.clone(),
+            listener: conn.shared.listener.clone(),
             route: self.route,
             pool: self.pool,
             server: self.server.map(|s| s.address().to_owned()),

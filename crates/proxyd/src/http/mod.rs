@@ -30,7 +30,7 @@ use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tracing::{debug, info};
 
-pub use proxy::Connection;
+pub use proxy::{Connection, ListenerShared};
 
 /// Largest header section accepted from a client; beyond it the answer is 431.
 pub const MAX_HEADER_BYTES: usize = 64 * 1024;
@@ -90,14 +90,15 @@ where
     };
     if let Err(e) = result {
         let kind = classify(&*e);
-        conn.metrics
+        conn.shared
+            .metrics
             .client_errors
-            .with_label_values(&[&conn.listener, kind])
+            .with_label_values(&[&conn.shared.listener, kind])
             .inc();
         if kind == "io" {
             debug!(client = %conn.client, error = %e, "client connection ended with an error");
         } else {
-            info!(client = %conn.client, listener = %conn.listener, kind, error = %e, "bad input from client");
+            info!(client = %conn.client, listener = %conn.shared.listener, kind, error = %e, "bad input from client");
         }
     }
 }

@@ -38,27 +38,34 @@ use crate::pool::queue::Unavailable;
 use crate::pool::upstream::UpstreamError;
 use crate::pool::{Affinity, Pool, Server};
 
+/// What every HTTP connection of one listener (in one configuration) shares, built by its
+/// first connection: kept once rather than in each of thousands of idle connections.
+#[derive(Debug)]
+pub struct ListenerShared {
+    pub listener: String,
+    pub routes: Arc<Routes>,
+    pub metrics: ProxyMetrics,
+    /// The listener's per-client request rate limit, if it has one.
+    pub rate_limit: Option<Arc<RateLimiter>>,
+    /// `proxyd_requests_total` of this listener by status class (1xx to 5xx), looked up once.
+    requests_by_class: [IntCounter; 5],
+}
+
 /// What a connection knows about itself, shared by its requests.
 #[derive(Debug)]
 pub struct Connection {
-    pub listener: String,
+    pub shared: Arc<ListenerShared>,
     /// The client, as told by a trusted PROXY header or seen on the socket.
     pub client: SocketAddr,
     /// `http` or `https`.
     pub proto: &'static str,
-    pub routes: Arc<Routes>,
-    pub metrics: ProxyMetrics,
     /// Cancelled when the daemon stops (or hands over to a new process): idle keep-alive
     /// connections close, answers in progress carry `Connection: close`.
     pub drain: CancellationToken,
     /// Where a line per request goes, when the access log is on.
     pub access_log: Option<AccessLogger>,
-    /// The listener's per-client request rate limit, if it has one.
-    pub rate_limit: Option<Arc<RateLimiter>>,
     /// The client's forwarded-header values, formatted once.
     identity: ClientInfo,
-    /// `proxyd_requests_total` of this listener by status class (1xx to 5xx), looked up once.
-    requests_by_class: [IntCounter; 5],
 }
 
 impl Connection {
@@ -66,24 +73,28 @@ impl Connection {
         listener: &ListenerRuntime,
         client: SocketAddr,
         proto: &'static str,
-        routes: Arc<Routes>,
-        metrics: ProxyMetrics,
+        routes: &Arc<Routes>,
+        metrics: &ProxyMetrics,
         drain: CancellationToken,
         access_log: Option<AccessLogger>,
     ) -> Self {
-        let requests_by_class = ["1xx", "2xx", "3xx", "4xx", "5xx"]
-            .map(|class| metrics.requests.with_label_values(&[&listener.name, class]));
+        let shared = listener.http_shared.get_or_init(|| {
+            Arc::new(ListenerShared {
+                listener: listener.name.clone(),
+                routes: Arc::clone(routes),
+                metrics: metrics.clone(),
+                rate_limit: listener.rate_limit.clone(),
+                requests_by_class: ["1xx", "2xx", "3xx", "4xx", "5xx"]
+                    .map(|class| metrics.requests.with_label_values(&[&listener.name, class])),
+            })
+        });
         Self {
-            listener: listener.name.clone(),
-            rate_limit: listener.rate_limit.clone(),
+            shared: Arc::clone(shared),
             client,
             proto,
-            routes,
-            metrics,
             drain,
             access_log,
             identity: ClientInfo::new(client.ip(), proto),
-            requests_by_class,
         }
     }
 }
@@ -92,6 +103,7 @@ impl Connection {
 pub async fn handle(mut req: Request<ClientBody>, conn: &Connection) -> Response<ResponseBody> {
     let mut trace = conn.access_log.as_ref().map(|_| Trace::of(&req));
     let over_limit = conn
+        .shared
         .rate_limit
         .as_ref()
         .is_some_and(|limit| !limit.allow(conn.client.ip(), Instant::now()));
@@ -114,14 +126,15 @@ pub async fn handle(mut req: Request<ClientBody>, conn: &Connection) -> Response
         Err(e) => Err((e, String::new())),
     };
     let response = response.unwrap_or_else(|(error, detail)| {
-        conn.metrics
+        conn.shared
+            .metrics
             .proxy_errors
-            .with_label_values(&[&conn.listener, error.kind()])
+            .with_label_values(&[&conn.shared.listener, error.kind()])
             .inc();
         error.response(&detail)
     });
     let class = usize::from((response.status().as_u16() / 100).clamp(1, 5)) - 1;
-    conn.requests_by_class[class].inc();
+    conn.shared.requests_by_class[class].inc();
     let mut response = response;
     if let (Some(log), Some(trace)) = (&conn.access_log, trace) {
         let entry = trace.finish(conn, &response);
@@ -138,7 +151,8 @@ fn request_host<B>(req: &Request<B>) -> Option<&str> {
 }
 
 fn route<'a, B>(req: &Request<B>, conn: &'a Connection) -> Result<&'a Arc<Pool>, ProxyError> {
-    conn.routes
+    conn.shared
+        .routes
         .find(request_host(req), req.uri().path())
         .ok_or(ProxyError::NoRoute)
 }
@@ -200,13 +214,18 @@ async fn forward(
                 break;
             }
             if !pool.try_retry() {
-                conn.metrics
+                conn.shared
+                    .metrics
                     .retries_over_budget
                     .with_label_values(&[&pool.name])
                     .inc();
                 break;
             }
-            conn.metrics.retries.with_label_values(&[&pool.name]).inc();
+            conn.shared
+                .metrics
+                .retries
+                .with_label_values(&[&pool.name])
+                .inc();
         }
         let server = match pool.acquire(hash, cookie_server.as_deref(), &tried).await {
             Ok(server) => server,
@@ -308,8 +327,8 @@ async fn forward(
                         let (parts, body) = response.into_parts();
                         let failures = BodyFailures {
                             pool: Arc::clone(pool),
-                            upstream_failures: conn.metrics.upstream_failures.clone(),
-                            health_transitions: conn.metrics.health_transitions.clone(),
+                            upstream_failures: conn.shared.metrics.upstream_failures.clone(),
+                            health_transitions: conn.shared.metrics.health_transitions.clone(),
                         };
                         (parts, UpstreamBody::h1(body, in_flight, failures))
                     }
@@ -392,8 +411,8 @@ fn note_failure(pool: &Pool, server: &Server, kind: FailureKind, detail: &str, c
         server,
         kind,
         detail,
-        &conn.metrics.upstream_failures,
-        &conn.metrics.health_transitions,
+        &conn.shared.metrics.upstream_failures,
+        &conn.shared.metrics.health_transitions,
     );
 }
 

@@ -5,12 +5,16 @@
 //! that path runs inline; the others (PROXY header, TLS and hyper, TCP relaying) are boxed:
 //! their state is allocated only by the connections that take them.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ha_core::workers::Holding;
+use prometheus::IntGauge;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
+use tokio_util::either::Either;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, Instrument};
 
@@ -20,7 +24,11 @@ use crate::proxy_protocol::{decode, Decoded};
 use crate::snapshot::{ListenerKind, ListenerRuntime};
 
 /// Serves one client connection to its end.
-pub async fn handle(
+///
+/// Not an `async fn`: the plain-text HTTP connection's future is built here and returned as
+/// it is, because an async wrapper would keep the arguments in the task a second time,
+/// beside the inner future's own copies, for as long as the connection lives.
+pub fn handle(
     stream: TcpStream,
     peer: SocketAddr,
     local: Option<SocketAddr>,
@@ -28,49 +36,56 @@ pub async fn handle(
     metrics: ProxyMetrics,
     drain: CancellationToken,
     access_log: Option<AccessLogger>,
-) {
+) -> impl Future<Output = ()> + Send {
     let _ = stream.set_nodelay(true);
     let span = tracing::debug_span!("conn", listener = %listener.name, client = %peer);
-    async move {
-        metrics
-            .connections
-            .with_label_values(&[&listener.name])
-            .inc();
-        let open = metrics
-            .open_connections
-            .with_label_values(&[&listener.name]);
-        open.inc();
-        let trusted = super::trusted::is_trusted(&listener.trusted, peer.ip());
-        match &listener.kind {
-            // Most connections: plain-text HTTP straight from the client, served inline.
-            ListenerKind::Http {
-                routes,
-                server,
-                tls: None,
-            } if !trusted => {
-                let conn = Arc::new(crate::http::Connection::new(
-                    &listener,
-                    peer,
-                    "http",
-                    Arc::clone(routes),
-                    metrics.clone(),
-                    drain,
-                    access_log,
-                ));
-                crate::http::h1::serve(stream, conn, h1_timeouts(&listener), server).await;
-            }
-            _ => {
-                Box::pin(serve_other(
-                    stream, peer, local, &listener, &metrics, drain, access_log,
-                ))
-                .await
-            }
+    metrics
+        .connections
+        .with_label_values(&[&listener.name])
+        .inc();
+    let open = Open::count(&metrics, &listener.name);
+    let trusted = super::trusted::is_trusted(&listener.trusted, peer.ip());
+    let work = match &listener.kind {
+        // Most connections: plain-text HTTP straight from the client, served inline.
+        ListenerKind::Http {
+            routes,
+            server,
+            tls: None,
+        } if !trusted => {
+            let conn = Arc::new(crate::http::Connection::new(
+                &listener, peer, "http", routes, &metrics, drain, access_log,
+            ));
+            let timeouts = h1_timeouts(&listener);
+            Either::Left(crate::http::h1::serve(
+                stream,
+                conn,
+                timeouts,
+                Arc::clone(server),
+            ))
         }
-        open.dec();
+        _ => Either::Right(Box::pin(async move {
+            serve_other(stream, peer, local, &listener, &metrics, drain, access_log).await
+        })),
+    };
+    Holding::new(work, open).instrument(span)
+}
+
+/// A connection counted in `proxyd_open_connections` while it lives.
+struct Open(IntGauge);
+
+impl Open {
+    fn count(metrics: &ProxyMetrics, listener: &str) -> Self {
+        let open = metrics.open_connections.with_label_values(&[listener]);
+        open.inc();
+        Self(open)
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.dec();
         debug!("connection closed");
     }
-    .instrument(span)
-    .await;
 }
 
 fn h1_timeouts(listener: &ListenerRuntime) -> crate::http::h1::Timeouts {
@@ -129,8 +144,8 @@ async fn serve_other(
                 listener,
                 client,
                 if tls.is_some() { "https" } else { "http" },
-                Arc::clone(routes),
-                metrics.clone(),
+                routes,
+                metrics,
                 drain,
                 access_log,
             ));
@@ -157,7 +172,10 @@ async fn serve_other(
                         }
                     }
                 }
-                None => crate::http::h1::serve(stream, conn, h1_timeouts(listener), server).await,
+                None => {
+                    let timeouts = h1_timeouts(listener);
+                    crate::http::h1::serve(stream, conn, timeouts, Arc::clone(server)).await
+                }
             }
         }
     }

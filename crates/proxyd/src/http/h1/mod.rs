@@ -59,11 +59,15 @@ pub struct Timeouts {
 }
 
 /// Serves one plain-text client connection until it closes.
+///
+/// This future is what an idle keep-alive client costs, so it holds only the socket, the
+/// wait for the next request (readiness, the idle timer, the stop) and an empty buffer;
+/// each request is read and answered in a boxed [`request`] future.
 pub async fn serve(
     stream: TcpStream,
     conn: Arc<Connection>,
     timeouts: Timeouts,
-    hyper_server: &auto::Builder<TokioExecutor>,
+    hyper_server: Arc<auto::Builder<TokioExecutor>>,
 ) {
     let (mut reader, mut writer) = stream.into_split();
     // Empty (no allocation) while the connection waits for a request.
@@ -74,9 +78,10 @@ pub async fn serve(
             // Stopping closes a connection between requests, never before its first: a
             // client that just connected has a request on its way (during an upgrade the
             // old process may accept a connection just before it stops).
+            let readable = std::future::poll_fn(|cx| reader.as_ref().poll_read_ready(cx));
             let idle = tokio::select! {
                 biased;
-                idle = tokio::time::timeout(timeouts.idle, reader.readable()) => idle,
+                idle = tokio::time::timeout(timeouts.idle, readable) => idle,
                 () = conn.drain.cancelled(), if !first => {
                     debug!(client = %conn.client, "stopping: idle keep-alive connection closed");
                     let _ = writer.shutdown().await;
@@ -92,64 +97,27 @@ pub async fn serve(
                 }
             }
         }
-        // A head already at hand needs no timer; one still coming must be in within the
-        // header timeout.
-        let read = match head_at_hand(&reader, &mut buf) {
-            AtHand::Head(result) => Ok(result),
-            // Readiness left from the last read: wait for the next request as idle, with no
-            // buffer.
-            AtHand::Nothing => {
-                buf = BytesMut::new();
-                continue;
-            }
-            AtHand::Partial => {
-                tokio::time::timeout(timeouts.header, read_head(&mut reader, &mut buf)).await
-            }
-        };
-        let head = match read {
-            Ok(Ok(Some(head))) => head,
-            Ok(Ok(None)) => return, // closed between requests
-            Ok(Err(ReadError::Io(e))) => {
-                client_error(&conn, "io", &e.to_string());
-                return;
-            }
-            Ok(Err(ReadError::Head(HeadError::H2Preface))) if first => {
-                let Ok(stream) = reader.reunite(writer) else {
-                    return;
-                };
-                let io = Rewind::new(buf.freeze(), stream);
-                return Box::pin(super::serve(io, conn, hyper_server)).await;
-            }
-            Ok(Err(ReadError::Head(e))) => {
-                let (status, kind) = match e {
-                    HeadError::TooLarge => (
-                        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-                        "header_too_large",
-                    ),
-                    _ => (StatusCode::BAD_REQUEST, "bad_request"),
-                };
-                client_error(&conn, kind, &e.to_string());
-                let _ = writer.write_all(&response::error_head(status)).await;
-                let _ = writer.shutdown().await;
-                return;
-            }
-            Err(_) => {
-                client_error(
-                    &conn,
-                    "header_timeout",
-                    "request header not received in time",
-                );
-                return;
-            }
-        };
-        first = false;
-        // The exchange's future is boxed so that an idle connection's task stays small.
-        let next = Box::pin(exchange(head, reader, writer, buf, &conn)).await;
+        let next = Box::pin(request(
+            reader,
+            writer,
+            buf,
+            &conn,
+            timeouts,
+            &hyper_server,
+            first,
+        ))
+        .await;
         match next {
             Next::KeepAlive(r, w, b) => {
                 (reader, writer) = (r, w);
                 // Drop the buffer while idle unless a pipelined request is already in it.
                 buf = if b.is_empty() { BytesMut::new() } else { b };
+                first = false;
+            }
+            // Readiness left from the last read: wait for the next request as idle.
+            Next::NotYet(r, w) => {
+                (reader, writer) = (r, w);
+                buf = BytesMut::new();
             }
             Next::Close(mut w) => {
                 let _ = w.shutdown().await;
@@ -161,9 +129,68 @@ pub async fn serve(
                 Box::pin(linger(w.as_ref())).await;
                 return;
             }
-            Next::Upgraded => return,
+            Next::Done => return,
         }
     }
+}
+
+/// Reads one request head (the first bytes are at hand or in `buf`) and answers it.
+async fn request(
+    reader: OwnedReadHalf,
+    mut writer: OwnedWriteHalf,
+    mut buf: BytesMut,
+    conn: &Arc<Connection>,
+    timeouts: Timeouts,
+    hyper_server: &auto::Builder<TokioExecutor>,
+    first: bool,
+) -> Next {
+    let mut reader = reader;
+    // A head already at hand needs no timer; one still coming must be in within the
+    // header timeout.
+    let read = match head_at_hand(&reader, &mut buf) {
+        AtHand::Head(result) => Ok(result),
+        AtHand::Nothing => return Next::NotYet(reader, writer),
+        AtHand::Partial => {
+            tokio::time::timeout(timeouts.header, read_head(&mut reader, &mut buf)).await
+        }
+    };
+    let head = match read {
+        Ok(Ok(Some(head))) => head,
+        Ok(Ok(None)) => return Next::Done, // closed between requests
+        Ok(Err(ReadError::Io(e))) => {
+            client_error(conn, "io", &e.to_string());
+            return Next::Done;
+        }
+        Ok(Err(ReadError::Head(HeadError::H2Preface))) if first => {
+            let Ok(stream) = reader.reunite(writer) else {
+                return Next::Done;
+            };
+            let io = Rewind::new(buf.freeze(), stream);
+            Box::pin(super::serve(io, Arc::clone(conn), hyper_server)).await;
+            return Next::Done;
+        }
+        Ok(Err(ReadError::Head(e))) => {
+            let (status, kind) = match e {
+                HeadError::TooLarge => (
+                    StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                    "header_too_large",
+                ),
+                _ => (StatusCode::BAD_REQUEST, "bad_request"),
+            };
+            client_error(conn, kind, &e.to_string());
+            let _ = writer.write_all(&response::error_head(status)).await;
+            return Next::Close(writer);
+        }
+        Err(_) => {
+            client_error(
+                conn,
+                "header_timeout",
+                "request header not received in time",
+            );
+            return Next::Done;
+        }
+    };
+    exchange(head, reader, writer, buf, conn).await
 }
 
 enum ReadError {
@@ -235,15 +262,17 @@ async fn read_head(
     }
 }
 
-/// What the connection does after an exchange.
+/// What the connection does after a request.
 enum Next {
     KeepAlive(OwnedReadHalf, OwnedWriteHalf, BytesMut),
+    /// The socket was not readable after all: wait for a request again.
+    NotYet(OwnedReadHalf, OwnedWriteHalf),
+    /// The connection is over (closed, failed, or handed to hyper).
+    Done,
     Close(OwnedWriteHalf),
     /// Closing while the client may still be sending its request body (the answer came
     /// before it was all read): see [`linger`].
     CloseLingering(OwnedWriteHalf),
-    /// The socket went to an upgrade tunnel.
-    Upgraded,
 }
 
 /// One request and its answer.
@@ -306,8 +335,9 @@ async fn exchange(
         };
         return match reader.reunite(writer) {
             Ok(stream) => {
+                // The socket goes to the upgrade tunnel.
                 let _ = sender.send(Rewind::new(rest.freeze(), stream));
-                Next::Upgraded
+                Next::Done
             }
             Err(e) => Next::Close(e.1),
         };
@@ -350,13 +380,14 @@ async fn linger(stream: &TcpStream) {
 }
 
 fn client_error(conn: &Connection, kind: &'static str, why: &str) {
-    conn.metrics
+    conn.shared
+        .metrics
         .client_errors
-        .with_label_values(&[&conn.listener, kind])
+        .with_label_values(&[&conn.shared.listener, kind])
         .inc();
     if kind == "io" {
         debug!(client = %conn.client, error = why, "client connection ended with an error");
     } else {
-        info!(client = %conn.client, listener = %conn.listener, kind, error = why, "bad input from client");
+        info!(client = %conn.client, listener = %conn.shared.listener, kind, error = why, "bad input from client");
     }
 }
