@@ -53,6 +53,7 @@ listen mysql
   server primary 127.0.0.1:$PRIMARY
 CONF
 haproxy -f "$WORK/haproxy.cfg" -db >"$WORK/haproxy.log" 2>&1 & PIDS+=($!)
+HAPROXY_PID=$!
 
 cat >"$WORK/dbrouterd.yaml" <<CONF
 workers: auto
@@ -75,6 +76,7 @@ pools:
     connection_pool: { max_per_backend: 200, min_idle: 0 }
 CONF
 "$DBROUTERD" -c "$WORK/dbrouterd.yaml" 2>"$WORK/dbrouterd.log" & PIDS+=($!)
+DBROUTERD_PID=$!
 
 wait_port() {
   for _ in $(seq 1 100); do
@@ -105,20 +107,27 @@ done
 
 RESULTS="$WORK/results"
 : >"$RESULTS"
-run() { # label port test
-  local out
+# CPU time (user + system, clock ticks) of process $1; 0 for none.
+cpu_ticks() { [ -n "$1" ] && awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+run() { # label port test [proxy pid]
+  local out before after
+  before=$(cpu_ticks "${4:-}")
   out=$(sb "$2" "$3" --threads="$THREADS" --time="$DURATION" --report-interval=0 run 2>&1) || {
     echo "$1 $3: sysbench failed:" >&2
     echo "$out" >&2
-    echo "$1 $3 0 0 failed" >>"$RESULTS"
+    echo "$1 $3 0 0 failed -" >>"$RESULTS"
     return
   }
-  local qps tps errors
+  after=$(cpu_ticks "${4:-}")
+  local qps tps errors queries cpu
   qps=$(awk '/queries:/ {gsub(/[()]/, "", $3); print $3; exit}' <<<"$out")
   tps=$(awk '/transactions:/ {gsub(/[()]/, "", $3); print $3; exit}' <<<"$out")
   errors=$(awk '/ignored errors:/ {print $3; exit}' <<<"$out")
-  echo "$1 $3 $qps $tps $errors" >>"$RESULTS"
-  echo "$1 $3: $qps queries/s, $tps transactions/s, $errors errors" >&2
+  queries=$(awk '/queries:/ {print $2; exit}' <<<"$out")
+  cpu=-
+  [ -n "${4:-}" ] && cpu=$(awk -v t=$((after - before)) -v n="$queries" -v hz="$(getconf CLK_TCK)" 'BEGIN { if (n > 0) printf "%.1f", t * 1e6 / hz / n; else print "-" }')
+  echo "$1 $3 $qps $tps $errors $cpu" >>"$RESULTS"
+  echo "$1 $3: $qps queries/s, $tps transactions/s, $errors errors, proxy CPU $cpu µs per query" >&2
 }
 ROUND_RESULTS="$WORK/rounds"
 : >"$ROUND_RESULTS"
@@ -126,8 +135,8 @@ for test in oltp_point_select oltp_read_write; do
   for round in $(seq 1 "$ROUNDS"); do
     : >"$RESULTS"
     run direct "$PRIMARY" "$test"
-    run haproxy "$HAPROXY_PORT" "$test"
-    run dbrouterd "$DBROUTERD_PORT" "$test"
+    run haproxy "$HAPROXY_PORT" "$test" "$HAPROXY_PID"
+    run dbrouterd "$DBROUTERD_PORT" "$test" "$DBROUTERD_PID"
     sed "s/^/$round /" "$RESULTS" >>"$ROUND_RESULTS"
   done
 done
@@ -142,12 +151,12 @@ for test in ("oltp_point_select", "oltp_read_write"):
         if not mine:
             continue
         if any(r[5] == "failed" for r in mine):
-            out.append(f"{target} {test} 0 0 failed")
+            out.append(f"{target} {test} 0 0 failed -")
             continue
         mine.sort(key=lambda r: float(r[3]))
         median = mine[len(mine) // 2]
         errors = sum(int(r[5]) for r in mine if r[5].isdigit())
-        out.append(f"{target} {test} {median[3]} {median[4]} {errors}")
+        out.append(f"{target} {test} {median[3]} {median[4]} {errors} {median[6]}")
 open(sys.argv[2], "w").write("\n".join(out) + "\n")
 PY
 
@@ -168,17 +177,18 @@ SECTION="$WORK/section.md"
   echo "dbrouterd sends writes and transactions to the primary and plain reads to the two replicas."
   echo "Produced by \`scripts/bench/db.sh\` (DURATION=$DURATION ROUNDS=$ROUNDS THREADS=$THREADS TABLES=$TABLES TABLE_SIZE=$TABLE_SIZE)."
   echo "Errors are sysbench's ignored errors (deadlocks it retries); any other error fails the run."
+  echo "Proxy CPU: the proxy process's user + system time over the run, divided by the queries."
   echo
-  echo "| workload | target | queries/s | transactions/s | errors | vs direct | vs HAProxy |"
-  echo "|---|---|---|---|---|---|---|"
+  echo "| workload | target | queries/s | transactions/s | errors | vs direct | vs HAProxy | proxy CPU per query (µs) |"
+  echo "|---|---|---|---|---|---|---|---|"
   for test in oltp_point_select oltp_read_write; do
     direct=$(awk -v t="$test" '$1 == "direct" && $2 == t {print $3}' "$RESULTS")
     haproxy=$(awk -v t="$test" '$1 == "haproxy" && $2 == t {print $3}' "$RESULTS")
-    while read -r label name qps tps errors; do
+    while read -r label name qps tps errors cpu; do
       [ "$name" = "$test" ] || continue
       vd=$(awk -v a="$qps" -v b="$direct" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
       vh=$(awk -v a="$qps" -v b="$haproxy" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
-      echo "| $test | $label | $qps | $tps | $errors | $vd | $vh |"
+      echo "| $test | $label | $qps | $tps | $errors | $vd | $vh | $cpu |"
     done <"$RESULTS"
   done
   echo "<!-- db:end -->"

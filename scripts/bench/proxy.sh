@@ -114,16 +114,30 @@ wait_port() {
   echo "nothing answers on port $1" >&2; exit 1
 }
 
-# wrk: "requests/s p99_ms"
+# CPU time (user + system, in clock ticks) of a process and its children (nginx's workers).
+cpu_ticks() {
+  local total=0
+  for pid in $1 $(pgrep -P "$1" || true); do
+    total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)))
+  done
+  echo "$total"
+}
+
+# wrk against port $1 while process $2 serves: "requests/s p99_ms cpu_us_per_request"
 measure() {
   wrk -t2 -c"$CONNECTIONS" -d5s "http://127.0.0.1:$1/" >/dev/null  # warm-up
+  local before after
+  before=$(cpu_ticks "$2")
   wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency "http://127.0.0.1:$1/" >"$WORK/wrk.out"
-  local rps p99 errors
+  after=$(cpu_ticks "$2")
+  local rps p99 errors requests cpu
   rps=$(awk '/Requests\/sec/ {print $2}' "$WORK/wrk.out")
   p99=$(awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}' "$WORK/wrk.out")
+  requests=$(awk '/requests in/ {print $1}' "$WORK/wrk.out")
+  cpu=$(awk -v t=$((after - before)) -v n="$requests" -v hz="$(getconf CLK_TCK)" 'BEGIN { if (n > 0) printf "%.1f", t * 1e6 / hz / n; else print "-" }')
   errors=$(awk '/Non-2xx|Socket errors/ {print}' "$WORK/wrk.out" | tr '\n' ' ')
   [ -n "$errors" ] && echo "  note ($1): $errors" >&2
-  echo "$rps $p99"
+  echo "$rps $p99 $cpu"
 }
 
 # RSS in KiB of a process and its children (nginx master + workers).
@@ -169,19 +183,19 @@ PY
 }
 
 wait_port "$BACKEND_PORT"
-declare -A RPS P99 RSS
-read -r RPS[direct] P99[direct] < <(measure "$BACKEND_PORT")
+declare -A RPS P99 RSS CPU
+read -r RPS[direct] P99[direct] CPU[direct] < <(measure "$BACKEND_PORT" "${PIDS[0]}")
 for workers in 1 "$CORES"; do
   start_nginx "$workers"; wait_port "$NGINX_PORT"
-  read -r RPS[nginx$workers] P99[nginx$workers] < <(measure "$NGINX_PORT")
+  read -r RPS[nginx$workers] P99[nginx$workers] CPU[nginx$workers] < <(measure "$NGINX_PORT" "${PIDS[-1]}")
   RSS[nginx$workers]=$(idle_rss "$NGINX_PORT" "${PIDS[-1]}")
   stop_last
   start_haproxy "$workers"; wait_port "$HAPROXY_PORT"
-  read -r RPS[haproxy$workers] P99[haproxy$workers] < <(measure "$HAPROXY_PORT")
+  read -r RPS[haproxy$workers] P99[haproxy$workers] CPU[haproxy$workers] < <(measure "$HAPROXY_PORT" "${PIDS[-1]}")
   RSS[haproxy$workers]=$(idle_rss "$HAPROXY_PORT" "${PIDS[-1]}")
   stop_last
   start_proxyd "$workers"; wait_port "$PROXYD_PORT"
-  read -r RPS[proxyd$workers] P99[proxyd$workers] < <(measure "$PROXYD_PORT")
+  read -r RPS[proxyd$workers] P99[proxyd$workers] CPU[proxyd$workers] < <(measure "$PROXYD_PORT" "${PIDS[-1]}")
   RSS[proxyd$workers]=$(idle_rss "$PROXYD_PORT" "${PIDS[-1]}")
   stop_last
 done
@@ -197,14 +211,15 @@ TABLE="$WORK/table.md"
   echo "$(nginx -v 2>&1 | sed 's/.*: //'), HAProxy $(haproxy -v | awk 'NR==1 {print $3}'), wrk -t2 -c$CONNECTIONS -d$DURATION, all on one host"
   echo "(so the load generator, the backend and the proxy share the cores). Backend: nginx returning a 13-byte body."
   echo "Produced by \`scripts/bench/proxy.sh\` (DURATION=$DURATION CONNECTIONS=$CONNECTIONS IDLE=$IDLE)."
+  echo "CPU per request: the proxy's user + system time (all its processes) over the run, divided by the requests."
   echo
-  echo "| target | workers | requests/s | p99 latency (ms) | vs HAProxy | vs nginx | RSS with $IDLE idle keep-alive clients (MiB) |"
-  echo "|---|---|---|---|---|---|---|"
-  echo "| direct to backend | - | ${RPS[direct]} | ${P99[direct]} | - | - | - |"
+  echo "| target | workers | requests/s | p99 latency (ms) | vs HAProxy | vs nginx | CPU per request (µs) | RSS with $IDLE idle keep-alive clients (MiB) |"
+  echo "|---|---|---|---|---|---|---|---|"
+  echo "| direct to backend | - | ${RPS[direct]} | ${P99[direct]} | - | - | ${CPU[direct]} (the backend) | - |"
   for workers in 1 "$CORES"; do
     for t in nginx haproxy proxyd; do
       k="$t$workers"
-      echo "| $t | $workers | ${RPS[$k]} | ${P99[$k]} | $(ratio "${RPS[$k]}" "${RPS[haproxy$workers]}") | $(ratio "${RPS[$k]}" "${RPS[nginx$workers]}") | $(mib "${RSS[$k]}") |"
+      echo "| $t | $workers | ${RPS[$k]} | ${P99[$k]} | $(ratio "${RPS[$k]}" "${RPS[haproxy$workers]}") | $(ratio "${RPS[$k]}" "${RPS[nginx$workers]}") | ${CPU[$k]} | $(mib "${RSS[$k]}") |"
     done
   done
 } >"$TABLE"
