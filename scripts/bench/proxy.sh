@@ -114,14 +114,18 @@ wait_port() {
   echo "nothing answers on port $1" >&2; exit 1
 }
 
-# CPU time (user + system, in clock ticks) of a process and its children (nginx's workers).
-cpu_ticks() {
+# Sums, over a process and its children (nginx's master and workers), what the awk program
+# $3 prints from /proc/PID/$2.
+sum_over() { # pid file awk-program
   local total=0
   for pid in $1 $(pgrep -P "$1" || true); do
-    total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)))
+    total=$((total + $(awk "$3" "/proc/$pid/$2" 2>/dev/null || echo 0)))
   done
   echo "$total"
 }
+
+# CPU time (user + system, in clock ticks) of a process and its children.
+cpu_ticks() { sum_over "$1" stat '{print $14 + $15}'; }
 
 # wrk against port $1 while process $2 serves: "requests/s p99_ms cpu_us_per_request"
 measure() {
@@ -140,14 +144,8 @@ measure() {
   echo "$rps $p99 $cpu"
 }
 
-# RSS in KiB of a process and its children (nginx master + workers).
-rss_of() {
-  local total=0
-  for pid in $1 $(pgrep -P "$1" || true); do
-    total=$((total + $(awk '/VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)))
-  done
-  echo "$total"
-}
+# RSS in KiB of a process and its children.
+rss_of() { sum_over "$1" status '/VmRSS/ {print $2}'; }
 
 # Opens $IDLE keep-alive connections, one request each, holds them, prints the RSS, closes.
 idle_rss() { # port pid
