@@ -52,7 +52,7 @@ use state::{Decision, MonitorState, NodeSpec};
 /// A request from the control channel.
 pub struct ChangeRequest {
     pub kind: Kind,
-    /// The new writer by name; `None`: the first eligible standby.
+    /// The new writer by name; `None`: the eligible standby that received the most.
     pub to: Option<String>,
     pub reply: oneshot::Sender<Result<Value, String>>,
 }

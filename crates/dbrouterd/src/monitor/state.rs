@@ -14,13 +14,15 @@
 //!   and only while no other server also claims to be writable; such a second claimer is fenced
 //!   (read_only=1) when `fence_old_writer` is on.
 //! - **Failover**: the writer failing `confirm_checks` checks in a row, with `auto` on, plans a
-//!   failover to the first configured standby (or writer) that is reachable and replicating.
+//!   failover to the standby (or else writer) that is reachable and replicating and has received
+//!   the most of the old writer's transactions (the first configured one among equals).
 
 use std::time::Duration;
 
 use ha_core::health::{HealthState, HealthTracker};
 
 use super::check::{assess_reader, Check, ReadContext};
+use super::gtid::GtidPos;
 use crate::config::Role;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,21 +133,42 @@ impl MonitorState {
         self.reference_heartbeat_us = None;
     }
 
-    /// The failover target: the first configured standby (then writer) other than `from`
-    /// whose last check succeeded and whose replication SQL thread runs.
+    /// The failover target: among the standbys (then the writers) other than `from` whose
+    /// last check succeeded and whose replication SQL thread runs, the one that has received
+    /// the most of the old writer's transactions (`Gtid_IO_Pos`), the first configured one
+    /// among equals. With semi-synchronous replication every acknowledged commit reached at
+    /// least one standby: promoting another one would lose it.
     pub fn candidate(&self, from: Option<usize>) -> Option<usize> {
-        let eligible = |role: Role| {
-            (0..self.nodes.len()).find(|&i| {
-                Some(i) != from
-                    && self.nodes[i].role == role
-                    && self.last[i].is_reachable()
-                    && self.last[i]
-                        .replication
-                        .as_ref()
-                        .is_some_and(|r| r.sql_running)
-            })
+        let received = |i: usize| {
+            self.last[i]
+                .replication
+                .as_ref()
+                .and_then(|r| GtidPos::parse(&r.gtid_io_pos).ok())
+                .unwrap_or_default()
         };
-        eligible(Role::Standby).or_else(|| eligible(Role::Writer))
+        let most_advanced = |role: Role| {
+            let eligible: Vec<(usize, GtidPos)> = (0..self.nodes.len())
+                .filter(|&i| {
+                    Some(i) != from
+                        && self.nodes[i].role == role
+                        && self.last[i].is_reachable()
+                        && self.last[i]
+                            .replication
+                            .as_ref()
+                            .is_some_and(|r| r.sql_running)
+                })
+                .map(|i| (i, received(i)))
+                .collect();
+            // Fewest transactions missing from what the others received, summed over them.
+            eligible
+                .iter()
+                .min_by_key(|(i, pos)| {
+                    let missing: u64 = eligible.iter().map(|(_, other)| pos.behind(other)).sum();
+                    (missing, *i)
+                })
+                .map(|(i, _)| *i)
+        };
+        most_advanced(Role::Standby).or_else(|| most_advanced(Role::Writer))
     }
 
     /// Takes in one round of checks (one per backend, in configuration order).
@@ -363,6 +386,66 @@ mod tests {
             let d = s.observe(down());
             assert_eq!(d.failover, auto.then_some((0, 1)));
         }
+    }
+
+    #[test]
+    fn the_standby_that_received_the_most_is_the_candidate_the_first_among_equals() {
+        let node = |name: &str, role| NodeSpec {
+            name: name.into(),
+            role,
+        };
+        let mut s = MonitorState::new(
+            state(true).settings,
+            vec![
+                node("db1", Role::Writer),
+                node("db2", Role::Standby),
+                node("db3", Role::Standby),
+                node("db4", Role::Replica),
+            ],
+        );
+        let received = |pos: &str| {
+            let mut c = replica();
+            c.replication = c.replication.map(|r| Replication {
+                gtid_io_pos: pos.into(),
+                ..r
+            });
+            c
+        };
+        let round = |a: &str, b: &str| {
+            vec![
+                Check::failed("down"),
+                received(a),
+                received(b),
+                received("0-1-200"),
+            ]
+        };
+        s.observe(round("0-1-100", "0-1-120"));
+        assert_eq!(s.candidate(Some(0)), Some(2), "db3 received 20 more");
+        s.observe(round("0-1-120,1-2-5", "0-1-120"));
+        assert_eq!(s.candidate(Some(0)), Some(1), "db2 has another domain too");
+        s.observe(round("0-1-120", "0-1-120"));
+        assert_eq!(
+            s.candidate(Some(0)),
+            Some(1),
+            "equals: the first configured"
+        );
+        s.observe(round("garbage", "0-1-1"));
+        assert_eq!(
+            s.candidate(Some(0)),
+            Some(2),
+            "an unreadable position counts as none"
+        );
+        s.observe(vec![
+            Check::failed("down"),
+            received("0-1-100"),
+            broken(),
+            received("0-1-200"),
+        ]);
+        assert_eq!(
+            s.candidate(Some(0)),
+            Some(1),
+            "a standby whose SQL thread stopped is never the candidate, a replica neither"
+        );
     }
 
     #[test]
