@@ -97,7 +97,15 @@ pub async fn serve(
                 }
             }
         }
+        // Readiness left from the last read: wait for the next request as idle, with no
+        // buffer and without building a request's future.
+        let at_hand = head_at_hand(&reader, &mut buf);
+        if let AtHand::Nothing = at_hand {
+            buf = BytesMut::new();
+            continue;
+        }
         let next = Box::pin(request(
+            at_hand,
             reader,
             writer,
             buf,
@@ -114,11 +122,6 @@ pub async fn serve(
                 buf = if b.is_empty() { BytesMut::new() } else { b };
                 first = false;
             }
-            // Readiness left from the last read: wait for the next request as idle.
-            Next::NotYet(r, w) => {
-                (reader, writer) = (r, w);
-                buf = BytesMut::new();
-            }
             Next::Close(mut w) => {
                 let _ = w.shutdown().await;
                 return;
@@ -134,8 +137,10 @@ pub async fn serve(
     }
 }
 
-/// Reads one request head (the first bytes are at hand or in `buf`) and answers it.
+/// Reads the rest of one request head (`at_hand`: what one read brought) and answers it.
+#[allow(clippy::too_many_arguments)]
 async fn request(
+    at_hand: AtHand,
     reader: OwnedReadHalf,
     mut writer: OwnedWriteHalf,
     mut buf: BytesMut,
@@ -147,9 +152,9 @@ async fn request(
     let mut reader = reader;
     // A head already at hand needs no timer; one still coming must be in within the
     // header timeout.
-    let read = match head_at_hand(&reader, &mut buf) {
+    let read = match at_hand {
         AtHand::Head(result) => Ok(result),
-        AtHand::Nothing => return Next::NotYet(reader, writer),
+        AtHand::Nothing => return Next::KeepAlive(reader, writer, buf),
         AtHand::Partial => {
             tokio::time::timeout(timeouts.header, read_head(&mut reader, &mut buf)).await
         }
@@ -265,8 +270,6 @@ async fn read_head(
 /// What the connection does after a request.
 enum Next {
     KeepAlive(OwnedReadHalf, OwnedWriteHalf, BytesMut),
-    /// The socket was not readable after all: wait for a request again.
-    NotYet(OwnedReadHalf, OwnedWriteHalf),
     /// The connection is over (closed, failed, or handed to hyper).
     Done,
     Close(OwnedWriteHalf),

