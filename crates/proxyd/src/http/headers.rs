@@ -79,53 +79,75 @@ pub fn is_upgrade(headers: &HeaderMap) -> bool {
 }
 
 /// Who the client is, as proxyd saw it; built once per connection, so that forwarding a
-/// request copies ready-made header values instead of formatting them.
+/// request copies a ready-made address text instead of formatting it. Kept inline (no
+/// allocation): it lives as long as the connection, idle ones included.
 #[derive(Debug, Clone)]
 pub struct ClientInfo {
     pub ip: IpAddr,
     /// `http` or `https`.
     pub proto: &'static str,
-    /// The address as text (`X-Forwarded-For`).
-    ip_value: HeaderValue,
-    /// `for=<node>;proto=<proto>` (`Forwarded` without a host).
-    forwarded: HeaderValue,
+    /// The address as text (`X-Forwarded-For`): `text[..len]`.
+    text: [u8; IP_TEXT_MAX],
+    len: u8,
 }
+
+/// The longest address text (`ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255`).
+const IP_TEXT_MAX: usize = 45;
 
 impl ClientInfo {
     pub fn new(ip: IpAddr, proto: &'static str) -> Self {
-        let text = ip.to_string();
-        let node = match ip {
-            IpAddr::V4(_) => text.clone(),
-            IpAddr::V6(_) => format!("\"[{text}]\""),
+        let mut text = [0u8; IP_TEXT_MAX];
+        let mut rest = &mut text[..];
+        let len = match std::io::Write::write_fmt(&mut rest, format_args!("{ip}")) {
+            Ok(()) => IP_TEXT_MAX - rest.len(),
+            Err(_) => {
+                text[..7].copy_from_slice(b"unknown");
+                7
+            }
         };
-        let forwarded = format!("for={node};proto={proto}");
         Self {
             ip,
             proto,
-            ip_value: HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static("unknown")),
-            forwarded: HeaderValue::from_str(&forwarded)
-                .unwrap_or(HeaderValue::from_static("for=unknown")),
+            text,
+            len: len as u8,
         }
+    }
+
+    /// The address as text, as `X-Forwarded-For` carries it.
+    pub fn ip_text(&self) -> &[u8] {
+        &self.text[..usize::from(self.len)]
+    }
+
+    /// `for=<node>;proto=<proto>`, the node quoted and bracketed for IPv6 (RFC 7239 §6).
+    fn put_node<B: BufMut>(&self, out: &mut B) {
+        out.put_slice(b"for=");
+        match self.ip {
+            IpAddr::V4(_) => out.put_slice(self.ip_text()),
+            IpAddr::V6(_) => {
+                out.put_slice(b"\"[");
+                out.put_slice(self.ip_text());
+                out.put_slice(b"]\"");
+            }
+        }
+        out.put_slice(b";proto=");
+        out.put_slice(self.proto.as_bytes());
     }
 }
 
 /// Appends the client to `X-Forwarded-For` and `Forwarded`; sets `X-Forwarded-Proto` and
 /// `X-Forwarded-Host` (from `host`, the Host the client asked for).
 pub fn add_forwarded(headers: &mut HeaderMap, client: &ClientInfo, host: Option<&HeaderValue>) {
-    append_list(headers, X_FORWARDED_FOR, &client.ip_value);
+    if let Ok(ip) = HeaderValue::from_bytes(client.ip_text()) {
+        append_list(headers, X_FORWARDED_FOR, &ip);
+    }
     headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(client.proto));
     if let Some(host) = host {
         headers.insert(X_FORWARDED_HOST, host.clone());
     }
-    match forwarded_host(host) {
-        None => append_list(headers, FORWARDED, &client.forwarded),
-        Some(host) => {
-            let mut element = Vec::with_capacity(client.forwarded.len() + host.len() + 8);
-            put_forwarded_element(&mut element, client, Some(host));
-            if let Ok(element) = HeaderValue::from_bytes(&element) {
-                append_list(headers, FORWARDED, &element);
-            }
-        }
+    let mut element = Vec::with_capacity(64);
+    put_forwarded_element(&mut element, client, forwarded_host(host));
+    if let Ok(element) = HeaderValue::from_bytes(&element) {
+        append_list(headers, FORWARDED, &element);
     }
 }
 
@@ -139,7 +161,7 @@ fn forwarded_host(host: Option<&HeaderValue>) -> Option<&[u8]> {
 
 /// `for=<node>;proto=<proto>[;host=<host>]`.
 fn put_forwarded_element<B: BufMut>(out: &mut B, client: &ClientInfo, host: Option<&[u8]>) {
-    out.put_slice(client.forwarded.as_bytes());
+    client.put_node(out);
     if let Some(host) = host {
         out.put_slice(b";host=");
         if host.contains(&b':') {
@@ -171,7 +193,7 @@ pub fn put_forwarded(
     host: Option<&HeaderValue>,
 ) {
     put_list_line(out, &X_FORWARDED_FOR, headers, |out| {
-        out.put_slice(client.ip_value.as_bytes());
+        out.put_slice(client.ip_text());
     });
     out.put_slice(b"x-forwarded-proto: ");
     out.put_slice(client.proto.as_bytes());
@@ -238,6 +260,19 @@ mod tests {
             h.append(*k, HeaderValue::from_static(v));
         }
         h
+    }
+
+    #[test]
+    fn every_address_text_fits_inline() {
+        for ip in [
+            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+            "::ffff:255.255.255.255",
+            "255.255.255.255",
+            "::",
+        ] {
+            let client = ClientInfo::new(ip.parse().expect("ip"), "http");
+            assert_eq!(client.ip_text(), ip.as_bytes());
+        }
     }
 
     #[test]
