@@ -444,6 +444,21 @@ impl Reply {
     }
 }
 
+/// Reads a request or answer head byte by byte, up to and including its `\r\n\r\n` (nothing
+/// past it), from a blocking stream; what came before the end or an error otherwise (a
+/// complete head ends with `\r\n\r\n`).
+pub fn read_head_blocking(stream: &mut impl std::io::Read) -> Vec<u8> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => break,
+        }
+    }
+    head
+}
+
 /// Sends raw bytes on a new connection and reads until the server closes it (or 10 s pass).
 pub fn raw_exchange(addr: SocketAddr, request: &[u8]) -> std::io::Result<Vec<u8>> {
     use std::io::{Read, Write};

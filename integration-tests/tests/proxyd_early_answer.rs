@@ -2,12 +2,12 @@
 //! 401, a redirect) and close; the client must get that answer, not a 502, as it would from
 //! the server directly (and as HAProxy and nginx relay it).
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
 use std::process::Command;
 use std::time::Duration;
 
-use integration_tests::backend::Proxyd;
+use integration_tests::backend::{read_head_blocking, Proxyd};
 use integration_tests::shared_tempdir;
 
 /// A server that reads a request's head only, answers 413 and closes (with the body unread,
@@ -19,14 +19,7 @@ fn impatient_server() -> SocketAddr {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
             let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-            let mut head = Vec::new();
-            let mut byte = [0u8; 1];
-            while !head.ends_with(b"\r\n\r\n") {
-                match stream.read(&mut byte) {
-                    Ok(1) => head.push(byte[0]),
-                    _ => break,
-                }
-            }
+            read_head_blocking(&mut stream);
             let _ = stream.write_all(
                 b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 10\r\nConnection: close\r\n\r\ntoo large\n",
             );

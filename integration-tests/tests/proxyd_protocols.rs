@@ -8,7 +8,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use integration_tests::backend::{
-    get, parse_reply, raw_exchange, websocket_accept, websocket_text_frame, Backend, Proxyd,
+    get, parse_reply, raw_exchange, read_head_blocking, websocket_accept, websocket_text_frame,
+    Backend, Proxyd,
 };
 use integration_tests::certificate::self_signed;
 use integration_tests::shared_tempdir;
@@ -34,15 +35,7 @@ fn connect(addr: SocketAddr) -> TcpStream {
 
 /// Reads until `\r\n\r\n`.
 fn read_head(stream: &mut TcpStream) -> String {
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        match stream.read(&mut byte) {
-            Ok(1) => head.push(byte[0]),
-            _ => break,
-        }
-    }
-    String::from_utf8_lossy(&head).into_owned()
+    String::from_utf8_lossy(&read_head_blocking(stream)).into_owned()
 }
 
 #[test]

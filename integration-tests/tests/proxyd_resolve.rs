@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use integration_tests::backend::{get, raw_exchange, Backend};
 use integration_tests::daemon::control_line;
+use integration_tests::netns::ip;
 use integration_tests::vrrp::in_netns;
 use integration_tests::{bin, require_root, shared_tempdir, wait_until};
 
@@ -31,8 +32,8 @@ impl HostsNamespace {
         let name = format!("ha-rsv-{}-0", std::process::id());
         let etc = PathBuf::from("/etc/netns").join(&name);
         let ns = HostsNamespace { name, etc };
-        run_ip(&["netns", "add", &ns.name]);
-        run_ip(&["-n", &ns.name, "link", "set", "lo", "up"]);
+        ip(&["netns", "add", &ns.name]);
+        ip(&["-n", &ns.name, "link", "set", "lo", "up"]);
         std::fs::create_dir_all(&ns.etc).expect("create /etc/netns/NS");
         ns
     }
@@ -55,16 +56,6 @@ impl Drop for HostsNamespace {
             .output();
         let _ = std::fs::remove_dir_all(&self.etc);
     }
-}
-
-fn run_ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().expect("run ip");
-    assert!(
-        out.status.success(),
-        "ip {} failed: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// proxyd started with `ip netns exec` (which execs it: the child is proxyd), killed on drop.

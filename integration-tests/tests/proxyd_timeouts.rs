@@ -9,7 +9,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use integration_tests::backend::Proxyd;
+use integration_tests::backend::{read_head_blocking, Proxyd};
 use integration_tests::shared_tempdir;
 use integration_tests::wait::wait_until;
 
@@ -23,13 +23,8 @@ fn raw_server(serve: fn(TcpStream)) -> SocketAddr {
             let Ok(mut stream) = stream else { continue };
             std::thread::spawn(move || {
                 let _ = stream.set_read_timeout(Some(Duration::from_secs(20)));
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") {
-                    match stream.read(&mut byte) {
-                        Ok(1) => head.push(byte[0]),
-                        _ => return,
-                    }
+                if !read_head_blocking(&mut stream).ends_with(b"\r\n\r\n") {
+                    return;
                 }
                 serve(stream);
             });
