@@ -141,7 +141,7 @@ pub async fn serve(
 #[allow(clippy::too_many_arguments)]
 async fn request(
     at_hand: AtHand,
-    reader: OwnedReadHalf,
+    mut reader: OwnedReadHalf,
     mut writer: OwnedWriteHalf,
     mut buf: BytesMut,
     conn: &Arc<Connection>,
@@ -149,13 +149,12 @@ async fn request(
     hyper_server: &auto::Builder<TokioExecutor>,
     first: bool,
 ) -> Next {
-    let mut reader = reader;
     // A head already at hand needs no timer; one still coming must be in within the
     // header timeout.
     let read = match at_hand {
         AtHand::Head(result) => Ok(result),
-        AtHand::Nothing => return Next::KeepAlive(reader, writer, buf),
-        AtHand::Partial => {
+        // (`serve` waits as idle rather than come here with nothing.)
+        AtHand::Partial | AtHand::Nothing => {
             tokio::time::timeout(timeouts.header, read_head(&mut reader, &mut buf)).await
         }
     };
