@@ -1,6 +1,7 @@
 //! Self-signed TLS certificates made by `openssl` for the tests that talk HTTPS to proxyd,
 //! and the certificate a TLS listener actually presents.
 
+use crate::child::{OutputWithin, QUICK};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -33,7 +34,7 @@ pub fn self_signed(dir: &Path, name: &str) -> (String, String) {
             "-addext",
             &format!("subjectAltName=DNS:{name}"),
         ])
-        .output()
+        .output_within(QUICK)
         .expect("openssl");
     assert!(
         out.status.success(),
@@ -55,7 +56,7 @@ pub fn presented(addr: SocketAddr, sni: &str) -> Option<String> {
             sni,
         ])
         .stdin(Stdio::null())
-        .output()
+        .output_within(QUICK)
         .ok()?;
     pem_block(&String::from_utf8_lossy(&out.stdout))
 }

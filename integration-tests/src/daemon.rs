@@ -1,6 +1,7 @@
 //! One of our daemons, started for a test from a config the test wrote, and killed when the
 //! test ends (pass or fail).
 
+use crate::child::{OutputWithin, QUICK};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
@@ -37,6 +38,7 @@ impl Daemon {
     /// Writes `config_yaml` to `<dir>/<name>.yaml` and starts the daemon on it, returning once
     /// its control socket answers `hello`.
     pub fn start(kind: DaemonKind, dir: &Path, socket: &Path, config_yaml: &str) -> Daemon {
+        crate::watchdog::step(format!("starting {}", kind.name()));
         let config = dir.join(format!("{}.yaml", kind.name()));
         std::fs::write(&config, config_yaml).expect("write config");
         let log = dir.join(format!("{}.log", kind.name()));
@@ -116,8 +118,7 @@ impl Daemon {
 impl Drop for Daemon {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+            crate::child::kill_and_reap(&mut child, self.kind.name());
             if std::thread::panicking() {
                 eprintln!("--- {} log ---\n{}", self.kind.name(), self.log_text());
             }
@@ -142,7 +143,7 @@ pub fn control_line(socket: &Path, line: &str) -> std::io::Result<String> {
 pub fn run(name: &str, args: &[&str]) -> Output {
     Command::new(bin(name))
         .args(args)
-        .output()
+        .output_within(QUICK)
         .expect("run binary")
 }
 
@@ -160,6 +161,6 @@ pub fn hactl_as_nobody(dir: &Path, args: &[&str]) -> Output {
         .args(args)
         .uid(65534)
         .gid(65534)
-        .output()
+        .output_within(QUICK)
         .expect("run hactl as nobody")
 }

@@ -3,6 +3,7 @@
 //! MariaDB topology's servers or purpose-built ones) whose listeners may have a `tls` section,
 //! and the `mariadb` CLI with the TLS or authentication options a test chooses.
 
+use crate::child::{OutputWithin, QUICK};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -33,7 +34,7 @@ impl Certificate {
             .arg(&key)
             .arg("-out")
             .arg(&cert)
-            .output()
+            .output_within(QUICK)
             .context("run openssl req")?;
         if !out.status.success() {
             bail!("openssl req: {}", String::from_utf8_lossy(&out.stderr));

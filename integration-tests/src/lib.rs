@@ -6,6 +6,7 @@
 
 pub mod backend;
 pub mod certificate;
+pub mod child;
 pub mod daemon;
 pub mod dbrouter_tls;
 pub mod https_load;
@@ -17,6 +18,7 @@ pub mod netns;
 pub mod stack;
 pub mod vrrp;
 pub mod wait;
+pub mod watchdog;
 
 use std::path::PathBuf;
 
@@ -46,6 +48,7 @@ pub fn bin(name: &str) -> PathBuf {
 /// Whether a test that needs root may run. Under `CI=true` a missing root is a failure; outside
 /// CI the test is skipped, loudly.
 pub fn require_root(test: &str) -> bool {
+    watchdog::watch();
     if nix::unistd::geteuid().is_root() {
         return true;
     }
@@ -59,6 +62,7 @@ pub fn require_root(test: &str) -> bool {
 /// A fresh temporary directory that other users may traverse (sockets in it are reached by
 /// tests that drop to `nobody`).
 pub fn shared_tempdir() -> tempfile::TempDir {
+    watchdog::watch();
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::Builder::new()
         .prefix("ha-it-")

@@ -14,6 +14,7 @@
 //! The helpers block (they run processes and poll). From an async test, call them in
 //! `tokio::task::spawn_blocking` or use a multi-threaded runtime so the rest of the test keeps running.
 
+use crate::child::{OutputWithin, QUICK, SLOW};
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
@@ -165,6 +166,7 @@ pub struct DbTopology {
 impl DbTopology {
     /// Starts a topology for the test `name` (used in the directory name and messages).
     pub fn start(name: &str) -> Result<DbTopology> {
+        crate::watchdog::step("starting the MariaDB topology");
         let ports = PortLease::acquire()?;
         let short_name: String = name
             .chars()
@@ -194,7 +196,7 @@ impl DbTopology {
             // a commit only once the standby has it (asynchronous replication can lose the last
             // commits when the primary dies, whatever the proxy does).
             .env("TOPOLOGY_SEMI_SYNC", "standby")
-            .output()
+            .output_within(SLOW)
             .with_context(|| format!("running {}", script.display()))?;
         if !output.status.success() {
             // The script stops what it started; this is for anything it could not.
@@ -202,7 +204,7 @@ impl DbTopology {
                 .arg(&script)
                 .arg("stop")
                 .arg(dir.path())
-                .output();
+                .output_within(SLOW);
             bail!(
                 "{name}: starting the MariaDB topology ({} start {} {}) failed with {}:\n{}",
                 script.display(),
@@ -320,7 +322,7 @@ impl DbTopology {
             .args(flags)
             .arg("--execute")
             .arg(sql)
-            .output()
+            .output_within(QUICK)
             .context("running the mariadb client")?;
         if !output.status.success() {
             bail!(
@@ -364,7 +366,7 @@ impl DbTopology {
             .arg("start-server")
             .arg(self.dir.path())
             .arg(server.name)
-            .output()
+            .output_within(SLOW)
             .context("running topology.sh start-server")?;
         if !output.status.success() {
             bail!(
@@ -478,7 +480,7 @@ impl Drop for DbTopology {
             .arg(&self.script)
             .arg("stop")
             .arg(self.dir.path())
-            .output()
+            .output_within(SLOW)
         {
             Ok(output) if output.status.success() => {}
             Ok(output) => eprintln!(

@@ -15,6 +15,7 @@
 //! the rest; COM_PING, COM_INIT_DB and COM_RESET_CONNECTION get OK. It runs on a runtime
 //! thread of its own and stops when dropped.
 
+use crate::child::{OutputWithin, QUICK};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -118,7 +119,7 @@ impl Mysql8Backend {
                 "-out",
             ])
             .arg(&key_file)
-            .output()
+            .output_within(QUICK)
             .context("run openssl genpkey")?;
         if !out.status.success() {
             bail!("openssl genpkey: {}", String::from_utf8_lossy(&out.stderr));

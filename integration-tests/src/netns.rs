@@ -7,6 +7,7 @@
 //! links too; namespaces left by a test process that was killed are removed by the next
 //! `Lan::new`.
 
+use crate::child::{OutputWithin, QUICK};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -39,7 +40,10 @@ pub struct Lan {
 
 /// Runs `ip` with `args`, panicking with its stderr when it fails.
 pub fn ip(args: &[&str]) -> Output {
-    let out = Command::new("ip").args(args).output().expect("run ip");
+    let out = Command::new("ip")
+        .args(args)
+        .output_within(QUICK)
+        .expect("run ip");
     assert!(
         out.status.success(),
         "ip {} failed: {}",
@@ -52,6 +56,7 @@ pub fn ip(args: &[&str]) -> Output {
 impl Lan {
     /// A new LAN; `tag` (a few letters) names its namespaces for whoever lists them.
     pub fn new(tag: &str) -> Lan {
+        crate::watchdog::step(format!("creating the namespace LAN {tag}"));
         remove_orphans();
         let pid = std::process::id();
         let n = NEXT_LAN.fetch_add(1, Ordering::Relaxed);
@@ -125,7 +130,7 @@ impl Lan {
         Command::new("ip")
             .args(["netns", "exec", ns])
             .args(cmd)
-            .output()
+            .output_within(QUICK)
             .expect("ip netns exec")
     }
 
@@ -184,17 +189,22 @@ impl Lan {
 impl Drop for Lan {
     fn drop(&mut self) {
         for host in &self.hosts {
-            let _ = Command::new("ip").args(["netns", "del", &host.ns]).output();
+            let _ = Command::new("ip")
+                .args(["netns", "del", &host.ns])
+                .output_within(QUICK);
         }
         let _ = Command::new("ip")
             .args(["netns", "del", &self.switch])
-            .output();
+            .output_within(QUICK);
     }
 }
 
 /// Deletes namespaces of LANs whose test process is gone (killed before its `Drop` ran).
 fn remove_orphans() {
-    let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
+    let Ok(out) = Command::new("ip")
+        .args(["netns", "list"])
+        .output_within(QUICK)
+    else {
         return;
     };
     for line in String::from_utf8_lossy(&out.stdout).lines() {
@@ -207,7 +217,9 @@ fn remove_orphans() {
         if let Some(pid) = pid {
             let alive = std::path::Path::new(&format!("/proc/{pid}")).exists();
             if !alive {
-                let _ = Command::new("ip").args(["netns", "del", name]).output();
+                let _ = Command::new("ip")
+                    .args(["netns", "del", name])
+                    .output_within(QUICK);
             }
         }
     }

@@ -22,6 +22,7 @@ pub mod process;
 pub mod report;
 pub mod traffic;
 
+use crate::child::{OutputWithin, QUICK};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -110,15 +111,18 @@ impl Stack {
         ];
         let client = lan.add_host("client", "198.18.0.200/24");
 
+        crate::watchdog::step("stack: starting the MariaDB servers");
         let db = NsDatabases::start(
             &dir.join("db"),
             [&db_hosts[0], &db_hosts[1], &db_hosts[2], &db_hosts[3]],
         )?;
 
+        crate::watchdog::step("stack: starting the application servers");
         let mut apps = Vec::new();
         for host in &app_hosts {
             apps.push(start_app(host, dir, &db)?);
         }
+        crate::watchdog::step("stack: starting the load balancers");
         let mut lbs = Vec::new();
         // lb1 first and alone until it is master: between equal priorities, whoever is master stays.
         for (i, host) in lb_hosts.iter().enumerate() {
@@ -144,6 +148,7 @@ impl Stack {
             lan,
             _tempdir: None,
         };
+        crate::watchdog::step("stack: waiting for reads from both applications");
         stack.wait_both_apps_answer(Duration::from_secs(30));
         Ok(stack)
     }
@@ -185,7 +190,7 @@ impl Stack {
             .arg("--config-dir")
             .arg(node_dir)
             .arg("status")
-            .output();
+            .output_within(QUICK);
         match output {
             Ok(o) => format!(
                 "{}{}",
@@ -205,7 +210,7 @@ fn holds_vip_ns(ns: &str) -> bool {
         .args([
             "netns", "exec", ns, "ip", "-o", "-4", "addr", "show", "dev", "eth0",
         ])
-        .output()
+        .output_within(QUICK)
         .map(|o| String::from_utf8_lossy(&o.stdout).contains(&format!("inet {VIP}/")))
         .unwrap_or(false)
 }

@@ -155,8 +155,7 @@ impl VrrpNode {
 impl Drop for VrrpNode {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+            crate::child::kill_and_reap(&mut child, "vrrpd");
         }
         if std::thread::panicking() {
             eprintln!("--- vrrpd on {} ---\n{}", self.host.name, self.log_text());
@@ -228,8 +227,7 @@ impl Keepalived {
             let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
             let exited = poll(Duration::from_secs(15), || child.try_wait().ok().flatten());
             if exited.is_none() {
-                let _ = child.kill();
-                let _ = child.wait();
+                crate::child::kill_and_reap(&mut child, "keepalived");
             }
         }
         self.kill_vrrp_child();

@@ -5,6 +5,7 @@
 //! Dropping it stops the servers and deletes their directory; a watchdog of the script does the
 //! same should the owning process die first.
 
+use crate::child::{OutputWithin, QUICK, SLOW};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -75,7 +76,7 @@ impl NsDatabases {
             // A failover to the standby must lose no acknowledged write: the primary acknowledges a
             // commit only once the standby has it.
             .env("TOPOLOGY_SEMI_SYNC", "standby")
-            .output()
+            .output_within(SLOW)
             .context("running scripts/db/topology.sh")?;
         if !output.status.success() {
             bail!(
@@ -103,7 +104,7 @@ impl NsDatabases {
             .args(["--batch", "--skip-column-names", "--connect-timeout=5"])
             .arg("--execute")
             .arg(sql)
-            .output()
+            .output_within(QUICK)
             .context("running the mariadb client")?;
         if !output.status.success() {
             bail!(
@@ -154,7 +155,7 @@ impl NsDatabases {
             .arg("start-server")
             .arg(&self.dir)
             .arg(name)
-            .output()
+            .output_within(SLOW)
             .context("running topology.sh start-server")?;
         if !output.status.success() {
             bail!(
@@ -183,7 +184,7 @@ impl NsDatabases {
             .arg(&self.script)
             .arg("status")
             .arg(&self.dir)
-            .output()
+            .output_within(SLOW)
             .map(|o| String::from_utf8_lossy(&o.stdout).trim_end().to_string())
             .unwrap_or_else(|e| format!("topology.sh status: {e}"))
     }
@@ -195,6 +196,6 @@ impl Drop for NsDatabases {
             .arg(&self.script)
             .arg("stop")
             .arg(&self.dir)
-            .output();
+            .output_within(SLOW);
     }
 }

@@ -24,6 +24,7 @@ pub use super::report::{outage, table, Report};
 use super::traffic::{Kind, Sample, Traffic};
 use super::{app_healthy, control_line, run_dir, Stack};
 use crate::wait_until;
+use crate::watchdog::step;
 
 /// After the VIP has moved, how long the client may still fail while its ARP entry follows.
 pub const ARP_GRACE: Duration = Duration::from_secs(1);
@@ -66,6 +67,7 @@ impl Fault {
 /// Injects `fault`, observes, repairs, observes again, and reports; never panics on what the
 /// client saw (the caller judges), only when the stack itself cannot be driven.
 pub fn run(stack: &mut Stack, traffic: &Traffic, fault: Fault) -> Result<Report> {
+    step("waiting for reads through the VIP before the fault");
     traffic.wait_for_reads(20, Duration::from_secs(20));
     let master = stack
         .vip_holder()
@@ -90,9 +92,11 @@ pub fn run(stack: &mut Stack, traffic: &Traffic, fault: Fault) -> Result<Report>
             })
             .collect()
     };
+    step("hactl status before the fault");
     let hactl_before = snapshot(stack);
 
     let start = Instant::now();
+    step(format!("injecting: {}", fault.label()));
     let target = inject(stack, fault, master)?;
     let vip_move = if fault.moves_vip() {
         let moved = wait_until(
@@ -105,10 +109,13 @@ pub fn run(stack: &mut Stack, traffic: &Traffic, fault: Fault) -> Result<Report>
         None
     };
     std::thread::sleep(OBSERVE);
+    step("hactl status during the fault");
     let hactl_during = snapshot(stack);
+    step("repairing");
     repair(stack, fault, master)?;
     std::thread::sleep(OBSERVE);
     let end = Instant::now();
+    step("waiting for requests in flight to end");
     traffic.wait_settled(end);
     let writes_resumed = traffic.write_acked_after(end, RESUME_WITHIN);
 
@@ -131,6 +138,7 @@ pub fn run(stack: &mut Stack, traffic: &Traffic, fault: Fault) -> Result<Report>
         .cloned()
         .collect();
     let acked = traffic.acked();
+    step("reading the acknowledged writes back from the writer");
     let writer = stack.writer()?;
     let present = stack.db.written_ids(writer)?;
     let lost_writes = acked
@@ -138,6 +146,7 @@ pub fn run(stack: &mut Stack, traffic: &Traffic, fault: Fault) -> Result<Report>
         .copied()
         .filter(|id| !present.contains(id))
         .collect();
+    step("hactl status after the repair");
     let hactl_after = snapshot(stack);
     Ok(Report {
         fault,
@@ -269,9 +278,12 @@ impl Stack {
 /// everything is torn down before it returns (or unwinds).
 pub fn chaos(tag: &str, fault: Fault) -> Report {
     let mut stack = Stack::start(tag).expect("the stack starts");
+    step("starting the client traffic");
     let mut traffic = Traffic::start(&stack.client.ns, super::vip_addr(), 2);
     let report = run(&mut stack, &traffic, fault).expect("the fault runs");
+    step("stopping the client traffic");
     traffic.stop();
+    step("tearing the stack down");
     eprintln!("{}", table(std::slice::from_ref(&report)));
     if !report.violations().is_empty() {
         eprintln!(

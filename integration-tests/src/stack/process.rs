@@ -36,6 +36,7 @@ impl Process {
     }
 
     fn spawn(&mut self) {
+        crate::watchdog::step(format!("starting {} on {}", self.name, self.host.name));
         let log = OpenOptions::new()
             .create(true)
             .append(true)
@@ -77,8 +78,9 @@ impl Process {
     /// SIGKILL, as in a crash, and wait for the exit.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+            let what = format!("{} on {}", self.name, self.host.name);
+            crate::watchdog::step(format!("killing {what}"));
+            crate::child::kill_and_reap(&mut child, &what);
         }
     }
 
@@ -94,8 +96,7 @@ impl Process {
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
-            let _ = child.kill();
-            let _ = child.wait();
+            crate::child::kill_and_reap(&mut child, &self.name);
         }
     }
 
