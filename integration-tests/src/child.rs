@@ -16,66 +16,92 @@ pub trait OutputWithin {
     /// `TimedOut` names it. Its output is collected until it exits; a process it left running
     /// with the same pipes does not hold the caller past the deadline.
     fn output_within(&mut self, limit: Duration) -> std::io::Result<Output>;
+
+    /// As [`OutputWithin::output_within`], with `input` written to the command's stdin.
+    fn output_within_fed(&mut self, input: &[u8], limit: Duration) -> std::io::Result<Output>;
 }
 
 impl OutputWithin for Command {
     fn output_within(&mut self, limit: Duration) -> std::io::Result<Output> {
-        let deadline = Instant::now() + limit;
-        let mut child = self
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()?;
-        let drain = |pipe: Option<Box<dyn Read + Send>>| {
-            let (tx, rx) = mpsc::channel();
-            if let Some(mut pipe) = pipe {
-                std::thread::spawn(move || {
-                    let mut bytes = Vec::new();
-                    let _ = pipe.read_to_end(&mut bytes);
-                    let _ = tx.send(bytes);
-                });
-            }
-            rx
-        };
-        let stdout = drain(
-            child
-                .stdout
-                .take()
-                .map(|p| Box::new(p) as Box<dyn Read + Send>),
-        );
-        let stderr = drain(
-            child
-                .stderr
-                .take()
-                .map(|p| Box::new(p) as Box<dyn Read + Send>),
-        );
-        let status = loop {
-            if let Some(status) = child.try_wait()? {
-                break status;
-            }
-            if Instant::now() >= deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    format!("{} did not finish within {limit:?}; killed", describe(self)),
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        // What is left in the pipes after the exit, unless a leftover process keeps them open.
-        let collect = |rx: mpsc::Receiver<Vec<u8>>| {
-            let left = deadline
-                .saturating_duration_since(Instant::now())
-                .max(Duration::from_secs(1));
-            rx.recv_timeout(left).unwrap_or_default()
-        };
-        Ok(Output {
-            status,
-            stdout: collect(stdout),
-            stderr: collect(stderr),
-        })
+        run(self, None, limit)
     }
+
+    fn output_within_fed(&mut self, input: &[u8], limit: Duration) -> std::io::Result<Output> {
+        run(self, Some(input.to_vec()), limit)
+    }
+}
+
+fn run(command: &mut Command, input: Option<Vec<u8>>, limit: Duration) -> std::io::Result<Output> {
+    let deadline = Instant::now() + limit;
+    let stdin = if input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    };
+    let mut child = command
+        .stdin(stdin)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    if let (Some(input), Some(mut pipe)) = (input, child.stdin.take()) {
+        // From a thread: a command that reads nothing must not block the caller.
+        std::thread::spawn(move || {
+            use std::io::Write;
+            let _ = pipe.write_all(&input);
+        });
+    }
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        let (tx, rx) = mpsc::channel();
+        if let Some(mut pipe) = pipe {
+            std::thread::spawn(move || {
+                let mut bytes = Vec::new();
+                let _ = pipe.read_to_end(&mut bytes);
+                let _ = tx.send(bytes);
+            });
+        }
+        rx
+    };
+    let stdout = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let stderr = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "{} did not finish within {limit:?}; killed",
+                    describe(command)
+                ),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    // What is left in the pipes after the exit, unless a leftover process keeps them open.
+    let collect = |rx: mpsc::Receiver<Vec<u8>>| {
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_secs(1));
+        rx.recv_timeout(left).unwrap_or_default()
+    };
+    Ok(Output {
+        status,
+        stdout: collect(stdout),
+        stderr: collect(stderr),
+    })
 }
 
 /// SIGKILL and reap, waiting at most 30 s: a process that does not go (stuck in the kernel) is

@@ -49,6 +49,29 @@ pub struct BackendSpec {
     pub address: SocketAddr,
     /// `writer`, `standby` or `replica`.
     pub role: &'static str,
+    /// The name its certificate must carry (`backend_tls`), when not its address.
+    pub tls_name: Option<String>,
+}
+
+impl BackendSpec {
+    /// The topology's servers as dbrouterd's backends db1 (writer), db2 (standby), db3 and db4
+    /// (replicas).
+    pub fn topology(db: &crate::mariadb::DbTopology) -> Vec<BackendSpec> {
+        db.servers()
+            .iter()
+            .enumerate()
+            .map(|(i, s)| BackendSpec {
+                name: format!("db{}", i + 1),
+                address: s.addr,
+                role: match i {
+                    0 => "writer",
+                    1 => "standby",
+                    _ => "replica",
+                },
+                tls_name: None,
+            })
+            .collect()
+    }
 }
 
 /// A listener and the pool it serves.
@@ -76,6 +99,18 @@ impl TlsDbrouter {
         listeners: &[TlsListenerSpec],
         users: &[&str],
         monitor: &str,
+    ) -> Result<TlsDbrouter> {
+        Self::start_with(backends, listeners, users, monitor, "")
+    }
+
+    /// As [`TlsDbrouter::start`], with `extra` appended to the file (top-level sections such as
+    /// `backend_tls`).
+    pub fn start_with(
+        backends: &[BackendSpec],
+        listeners: &[TlsListenerSpec],
+        users: &[&str],
+        monitor: &str,
+        extra: &str,
     ) -> Result<TlsDbrouter> {
         let dir = shared_tempdir();
         let certificate = Certificate::self_signed(dir.path())?;
@@ -107,8 +142,13 @@ impl TlsDbrouter {
         }
         yaml += "backends:\n";
         for b in backends {
+            let tls_name = b
+                .tls_name
+                .as_ref()
+                .map(|n| format!(", tls_name: {n}"))
+                .unwrap_or_default();
             yaml += &format!(
-                "  - {{ name: {}, address: {}, role: {} }}\n",
+                "  - {{ name: {}, address: {}, role: {}{tls_name} }}\n",
                 b.name, b.address, b.role
             );
         }
@@ -116,6 +156,7 @@ impl TlsDbrouter {
         for l in listeners {
             yaml += &format!("  {}: {}\n", l.name, l.pool);
         }
+        yaml += extra;
         let daemon = Daemon::start(DaemonKind::Dbrouterd, dir.path(), &socket, &yaml);
         Ok(TlsDbrouter {
             daemon,

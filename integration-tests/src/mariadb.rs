@@ -166,6 +166,12 @@ pub struct DbTopology {
 impl DbTopology {
     /// Starts a topology for the test `name` (used in the directory name and messages).
     pub fn start(name: &str) -> Result<DbTopology> {
+        Self::start_with(name, &[])
+    }
+
+    /// As [`DbTopology::start`], with `scripts/db/topology.sh`'s settings in `env` (such as
+    /// `TOPOLOGY_TLS_DIR`).
+    pub fn start_with(name: &str, env: &[(&str, &str)]) -> Result<DbTopology> {
         crate::watchdog::step("starting the MariaDB topology");
         let ports = PortLease::acquire()?;
         let short_name: String = name
@@ -196,6 +202,7 @@ impl DbTopology {
             // a commit only once the standby has it (asynchronous replication can lose the last
             // commits when the primary dies, whatever the proxy does).
             .env("TOPOLOGY_SEMI_SYNC", "standby")
+            .envs(env.iter().copied())
             .output_within(SLOW)
             .with_context(|| format!("running {}", script.display()))?;
         if !output.status.success() {

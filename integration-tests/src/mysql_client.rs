@@ -14,6 +14,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use tempfile::TempDir;
 
+use crate::child::{OutputWithin, QUICK};
 use crate::mariadb::DbTopology;
 use crate::{shared_tempdir, Daemon, DaemonKind};
 
@@ -121,7 +122,7 @@ pub fn mariadb_cli_with(
     options: &[&str],
     sql: &str,
 ) -> Result<String> {
-    let mut child = Command::new("mariadb")
+    let out = Command::new("mariadb")
         .arg("--no-defaults")
         .args([
             "--protocol=TCP",
@@ -135,17 +136,8 @@ pub fn mariadb_cli_with(
         .arg(format!("--user={user}"))
         .args(options)
         .env("MYSQL_PWD", password)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
+        .output_within_fed(sql.as_bytes(), QUICK)
         .context("run mariadb")?;
-    child
-        .stdin
-        .take()
-        .context("stdin")?
-        .write_all(sql.as_bytes())?;
-    let out = child.wait_with_output()?;
     if !out.status.success() {
         bail!(
             "mariadb failed: {}{}",

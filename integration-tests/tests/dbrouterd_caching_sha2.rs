@@ -32,6 +32,7 @@ fn mysql8_behind_dbrouterd(greeting: Greeting, server_id: u32) {
             name: "m8".into(),
             address: backend.addr,
             role: "writer",
+            tls_name: None,
         }],
         &[TlsListenerSpec {
             name: "app",

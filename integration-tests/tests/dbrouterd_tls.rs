@@ -24,20 +24,7 @@ struct Setup {
 
 fn start() -> Setup {
     let db = DbTopology::start("dbr-tls").expect("MariaDB topology");
-    let backends: Vec<BackendSpec> = db
-        .servers()
-        .iter()
-        .enumerate()
-        .map(|(i, s)| BackendSpec {
-            name: format!("db{}", i + 1),
-            address: s.addr,
-            role: match i {
-                0 => "writer",
-                1 => "standby",
-                _ => "replica",
-            },
-        })
-        .collect();
+    let backends = BackendSpec::topology(&db);
     let pool = "{ writers: [db1, db2], readers: [db3, db4] }";
     let router = TlsDbrouter::start(
         &backends,

@@ -35,6 +35,9 @@
 # replication from the primary to the standby (AFTER_SYNC: the primary acknowledges a commit only
 # once the standby has it, falling back to asynchronous after 10 s without the standby), so a
 # failover to the standby loses no acknowledged write; the replicas stay asynchronous;
+# TOPOLOGY_TLS_DIR (when the topology is first written): every server offers TLS with the
+# certificate DIR/server.pem, its key DIR/server-key.pem and the CA DIR/ca.pem (clients still
+# choose; an account may REQUIRE SSL);
 # TOPOLOGY_OWNER_PID: a watchdog stops the servers and deletes DIR once that process has gone, so a
 # test run killed before its clean-up leaves nothing behind.
 set -euo pipefail
@@ -229,11 +232,24 @@ query_cache_type               = 0
 innodb_flush_log_at_trx_commit = 2
 sync_binlog                    = 0
 $(semi_sync_cnf "$node")
+$(tls_cnf)
 
 [client]
 socket                         = $dir/mariadbd.sock
 user                           = root
 EOF
+}
+
+# my.cnf lines for TOPOLOGY_TLS_DIR (none otherwise).
+tls_cnf() {
+  [[ -n ${TOPOLOGY_TLS_DIR:-} ]] || return 0
+  local file
+  for file in ca.pem server.pem server-key.pem; do
+    [[ -r $TOPOLOGY_TLS_DIR/$file ]] || die "TOPOLOGY_TLS_DIR: $TOPOLOGY_TLS_DIR/$file is missing"
+  done
+  echo "ssl_ca                         = $TOPOLOGY_TLS_DIR/ca.pem"
+  echo "ssl_cert                       = $TOPOLOGY_TLS_DIR/server.pem"
+  echo "ssl_key                        = $TOPOLOGY_TLS_DIR/server-key.pem"
 }
 
 # my.cnf lines for TOPOLOGY_SEMI_SYNC=standby (none otherwise).

@@ -29,6 +29,7 @@ use crate::monitor::{metrics::MonitorMetrics, topology_status, Monitor, MonitorH
 use crate::pool::Pools;
 use crate::router::Router;
 use crate::stats::Stats;
+use crate::tls::backend::BackendTls;
 use crate::topology::Topology;
 use crate::users::Users;
 
@@ -69,7 +70,8 @@ impl Service for Dbrouterd {
 
     fn start(config: Config, ctx: Context) -> BoxFuture<'static, Result<Arc<Self>, BoxError>> {
         Box::pin(async move {
-            let topology = Topology::from_config(&config);
+            let backend_tls = BackendTls::load(&config.backend_tls)?;
+            let topology = Topology::from_config(&config, backend_tls);
             let stats = Stats::register(ctx.metrics.registry(), &topology)?;
             let shared = Arc::new(Shared::new(
                 Users::from_config(&config.users),

@@ -15,7 +15,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use rustls::pki_types::ServerName;
+
 use crate::config::{Config, Role};
+use crate::tls::backend::{server_name, BackendTls};
 
 /// After a failed connect a backend is skipped for this long, then tried again.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
@@ -67,11 +70,16 @@ pub struct BackendNode {
     pub writes_in_flight: AtomicI64,
     /// The monitor's last observation.
     pub observed: Mutex<Observed>,
+    /// TLS for connections to it (`backend_tls`), and the name its certificate must carry.
+    pub tls: Option<Arc<BackendTls>>,
+    pub tls_name: Option<ServerName<'static>>,
 }
 
 impl BackendNode {
-    fn new(index: usize, b: &crate::config::Backend) -> Self {
+    fn new(index: usize, b: &crate::config::Backend, tls: Option<Arc<BackendTls>>) -> Self {
         BackendNode {
+            tls_name: server_name(&b.address, b.tls_name.as_deref()),
+            tls,
             index,
             name: b.name.clone(),
             address: b.address.clone(),
@@ -185,12 +193,13 @@ pub struct Topology {
 }
 
 impl Topology {
-    pub fn from_config(config: &Config) -> Self {
+    /// The configured backends, connected to with `tls` (the loaded `backend_tls`).
+    pub fn from_config(config: &Config, tls: Option<Arc<BackendTls>>) -> Self {
         let nodes: Vec<Arc<BackendNode>> = config
             .backends
             .iter()
             .enumerate()
-            .map(|(i, b)| Arc::new(BackendNode::new(i, b)))
+            .map(|(i, b)| Arc::new(BackendNode::new(i, b, tls.clone())))
             .collect();
         let first_writer = nodes
             .iter()
@@ -292,6 +301,7 @@ impl Topology {
                     "in_read_rotation": n.can_read(),
                     "drained": n.is_drained(),
                     "reachable": n.reachable_flag(),
+                    "tls": n.tls.as_ref().map_or("disabled", |t| t.mode.as_str()),
                     "read_only": o.read_only,
                     "lag_ms": o.lag_ms,
                     "gtid_current_pos": o.gtid_current_pos,

@@ -1,6 +1,6 @@
-//! The PEM files of a TLS listener: a certificate chain and its private key, read the same way
-//! by every daemon that terminates TLS (proxyd's HTTPS listeners, dbrouterd's MySQL clients),
-//! with errors that name the file.
+//! The PEM files of TLS: a certificate chain and its private key, read the same way by every
+//! daemon that terminates TLS (proxyd's HTTPS listeners, dbrouterd's MySQL clients) or presents
+//! a client certificate, and the CA certificates a client trusts; errors name the file.
 
 use std::path::Path;
 
@@ -33,20 +33,26 @@ fn read(file: &Path) -> Result<Vec<u8>, PemError> {
     })
 }
 
-/// Reads the chain in `cert` and the first private key (PKCS#8, PKCS#1 or SEC1) in `key`.
-pub fn load(cert: &Path, key: &Path) -> Result<CertAndKey, PemError> {
-    let cert_pem = read(cert)?;
-    let chain: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut cert_pem.as_slice())
+/// Every PEM certificate in `file` (a chain, or the CAs a client trusts); at least one.
+pub fn certificates(file: &Path) -> Result<Vec<CertificateDer<'static>>, PemError> {
+    let pem = read(file)?;
+    let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut pem.as_slice())
         .collect::<Result<_, _>>()
         .map_err(|source| PemError::Read {
-            file: cert.display().to_string(),
+            file: file.display().to_string(),
             source,
         })?;
-    if chain.is_empty() {
+    if certs.is_empty() {
         return Err(PemError::NoCertificate {
-            file: cert.display().to_string(),
+            file: file.display().to_string(),
         });
     }
+    Ok(certs)
+}
+
+/// Reads the chain in `cert` and the first private key (PKCS#8, PKCS#1 or SEC1) in `key`.
+pub fn load(cert: &Path, key: &Path) -> Result<CertAndKey, PemError> {
+    let chain = certificates(cert)?;
     let key_pem = read(key)?;
     let key_der = rustls_pemfile::private_key(&mut key_pem.as_slice())
         .map_err(|source| PemError::Read {

@@ -28,6 +28,7 @@ pub fn needing_restart(running: &Config, new: &Config) -> Vec<String> {
         ("control", running.control != new.control),
         ("metrics", running.metrics != new.metrics),
         ("log", running.log != new.log),
+        ("backend_tls", running.backend_tls != new.backend_tls),
     ];
     for (section, changed) in fixed {
         if changed {
@@ -51,6 +52,9 @@ fn backend_changes(old: &[Backend], new: &[Backend]) -> Vec<String> {
                 "backend {} role changed ({:?} to {:?})",
                 b.name, b.role, n.role
             )),
+            Some(n) if n.tls_name != b.tls_name => {
+                changes.push(format!("backend {} tls_name changed", b.name))
+            }
             Some(_) => {}
         }
     }

@@ -33,6 +33,9 @@ pub struct Config {
     pub pools: BTreeMap<String, Pool>,
     #[serde(default)]
     pub failover: Failover,
+    /// TLS from dbrouterd to the database servers (sessions' and the monitor's connections).
+    #[serde(default)]
+    pub backend_tls: BackendTls,
 }
 
 /// A password kept out of logs and `Debug` output.
@@ -101,6 +104,56 @@ pub struct Backend {
     /// `host:port`.
     pub address: String,
     pub role: Role,
+    /// The name its certificate must carry under `backend_tls.mode: verify_identity` (and the
+    /// SNI sent); the host of `address` when not given.
+    #[serde(default)]
+    pub tls_name: Option<String>,
+}
+
+/// `backend_tls`: whether and how dbrouterd's connections to the servers use TLS, with the
+/// modes of MySQL's `--ssl-mode`.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BackendTls {
+    #[serde(default)]
+    pub mode: BackendTlsMode,
+    /// PEM CA certificates the servers' certificates must chain to (`verify_ca`,
+    /// `verify_identity`).
+    #[serde(default)]
+    pub ca: Option<PathBuf>,
+    /// A client certificate chain and its key, for accounts that `REQUIRE X509`.
+    #[serde(default)]
+    pub cert: Option<PathBuf>,
+    #[serde(default)]
+    pub key: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendTlsMode {
+    /// Plain TCP.
+    #[default]
+    Disabled,
+    /// TLS when the server offers it, plain otherwise; the certificate is not checked.
+    Preferred,
+    /// TLS or no connection; the certificate is not checked.
+    Required,
+    /// TLS with a certificate that chains to `ca`, whatever name it carries.
+    VerifyCa,
+    /// TLS with a certificate that chains to `ca` and names the server (`tls_name`).
+    VerifyIdentity,
+}
+
+impl BackendTlsMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendTlsMode::Disabled => "disabled",
+            BackendTlsMode::Preferred => "preferred",
+            BackendTlsMode::Required => "required",
+            BackendTlsMode::VerifyCa => "verify_ca",
+            BackendTlsMode::VerifyIdentity => "verify_identity",
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]

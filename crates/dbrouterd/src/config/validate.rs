@@ -82,6 +82,7 @@ impl Validate for Config {
                 );
             }
         }
+        self.backend_tls.validate(p);
         if self.monitor.password.is_none() && self.monitor.password_file.is_none() {
             p.at("monitor", "the monitor needs password or password_file");
         }
@@ -169,6 +170,41 @@ impl Validate for Config {
     }
 }
 
+impl super::BackendTls {
+    fn validate(&self, p: &mut Problems) {
+        use super::BackendTlsMode as Mode;
+        let verifies = matches!(self.mode, Mode::VerifyCa | Mode::VerifyIdentity);
+        match (&self.ca, verifies) {
+            (None, true) => p.at(
+                "backend_tls.ca",
+                format!(
+                    "mode {} checks the servers' certificates against a CA: give its PEM file",
+                    self.mode.as_str()
+                ),
+            ),
+            // MySQL's client quietly verifies when given a CA under REQUIRED; say it instead.
+            (Some(_), false) => p.at(
+                "backend_tls.ca",
+                format!(
+                    "mode {} does not check certificates; use verify_ca or verify_identity to \
+                     check them against this CA",
+                    self.mode.as_str()
+                ),
+            ),
+            _ => {}
+        }
+        if self.cert.is_some() != self.key.is_some() {
+            p.at("backend_tls", "cert and key go together");
+        }
+        let empty = [("ca", &self.ca), ("cert", &self.cert), ("key", &self.key)]
+            .into_iter()
+            .filter(|(_, f)| f.as_ref().is_some_and(|f| f.as_os_str().is_empty()));
+        for (key, _) in empty {
+            p.at(format!("backend_tls.{key}"), "needs a file path");
+        }
+    }
+}
+
 fn is_native_hash(h: &str) -> bool {
     h.len() == 41 && h.starts_with('*') && h[1..].chars().all(|c| c.is_ascii_hexdigit())
 }
@@ -216,6 +252,43 @@ mod tests {
         assert!(err.to_string().contains("tls.cert"), "{err}");
         let unknown = listener.replace(" }", ", tls: { cert: /c, key: /k, ca: /x } }");
         assert!(ha_core::config::parse::<Config>(path, &text.replace(listener, &unknown)).is_err());
+    }
+
+    #[test]
+    fn backend_tls_is_read_and_checked() {
+        let text = include_str!("../../../../deploy/examples/dbrouterd.yaml");
+        let path = std::path::Path::new("dbrouterd.yaml");
+        let with = |section: &str| format!("{text}\nbackend_tls: {section}\n");
+        let c = ha_core::config::parse::<Config>(path, text).expect("valid");
+        assert_eq!(c.backend_tls.mode, super::super::BackendTlsMode::Disabled);
+        let c = ha_core::config::parse::<Config>(
+            path,
+            &with("{ mode: verify_identity, ca: /etc/ha/db-ca.pem }"),
+        )
+        .expect("verify_identity with a CA");
+        assert_eq!(
+            c.backend_tls.mode,
+            super::super::BackendTlsMode::VerifyIdentity
+        );
+        for (section, complaint) in [
+            ("{ mode: verify_ca }", "backend_tls.ca"),
+            (
+                "{ mode: required, ca: /etc/ha/db-ca.pem }",
+                "backend_tls.ca",
+            ),
+            (
+                "{ mode: required, cert: /c.pem }",
+                "cert and key go together",
+            ),
+            (
+                "{ mode: preferred, key: \"\", cert: /c }",
+                "backend_tls.key",
+            ),
+            ("{ mode: sometimes }", "mode"),
+        ] {
+            let err = ha_core::config::parse::<Config>(path, &with(section)).expect_err(section);
+            assert!(err.to_string().contains(complaint), "{section}: {err}");
+        }
     }
 
     #[test]

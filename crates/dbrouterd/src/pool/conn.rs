@@ -2,11 +2,15 @@
 //! caching_sha2_password with its full authentication, auth switch), sending commands, and
 //! relaying or swallowing the server's responses.
 //!
+//! With `backend_tls` the connection switches to TLS right after the server's greeting (an
+//! SSLRequest, the TLS handshake, then the login inside TLS); see [`crate::tls::backend`].
+//!
 //! caching_sha2_password full authentication (the server's `perform_full_authentication`,
-//! when its cache does not hold the user): backend connections are plain TCP, so dbrouterd asks
-//! for the server's RSA public key and sends the password encrypted with it (RSA-OAEP with
-//! SHA-1, XORed with the scramble first), as MySQL's own clients do. It needs the user's
-//! cleartext `password`; a user configured with only a hash cannot log in to such a backend.
+//! when its cache does not hold the user): over TLS dbrouterd sends the password as it is; over
+//! plain TCP it asks for the server's RSA public key and sends the password encrypted with it
+//! (RSA-OAEP with SHA-1, XORed with the scramble first), as MySQL's own clients do. Either way
+//! it needs the user's cleartext `password`; a user configured with only a hash cannot log in
+//! to such a backend.
 //!
 //! A connection is opened with the wire-format capabilities of the client it will serve
 //! (`DEPRECATE_EOF`, `MULTI_STATEMENTS`, `SESSION_TRACK` ...) and with the client's character
@@ -21,11 +25,13 @@ use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::stream::BackendStream;
 use crate::protocol::auth::{
     scramble_caching_sha2, scramble_native, scramble_native_from_sha1, CACHING_SHA2_PASSWORD,
     NATIVE_PASSWORD,
 };
-use crate::protocol::caching_sha2::{self, MoreData, REQUEST_PUBLIC_KEY};
+use crate::protocol::caching_sha2::{self, cleartext_response, MoreData, REQUEST_PUBLIC_KEY};
+use crate::protocol::handshake_response::SslRequest;
 use crate::protocol::packet::{decode_packet, encode_packet, DEFAULT_MAX_PACKET_SIZE};
 use crate::protocol::response::{Progress, ResponseKind, ResponseScanner, Summary};
 use crate::protocol::wire::Reader;
@@ -61,6 +67,8 @@ pub enum ConnError {
         backend: String,
         source: ProtocolError,
     },
+    #[error("backend {backend}: TLS: {reason}")]
+    Tls { backend: String, reason: String },
     #[error("backend {backend} asks for {what}, which dbrouterd cannot answer for user {user}")]
     Unsupported {
         backend: String,
@@ -107,7 +115,7 @@ impl ResponseSink for Discard {
 }
 
 pub struct BackendConn {
-    stream: TcpStream,
+    stream: BackendStream,
     rbuf: BytesMut,
     wbuf: BytesMut,
     pub caps: Capabilities,
@@ -152,7 +160,7 @@ impl BackendConn {
         node.open_connections
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut conn = BackendConn {
-            stream,
+            stream: BackendStream::Plain(stream),
             rbuf: BytesMut::with_capacity(16 * 1024),
             wbuf: BytesMut::with_capacity(4 * 1024),
             caps: Capabilities::empty(),
@@ -176,6 +184,7 @@ impl BackendConn {
         let hs = HandshakeV10::parse(&greeting.payload).map_err(|e| self.protocol(e))?;
         self.server_version = hs.server_version.clone();
         self.connection_id = hs.connection_id;
+        let mut seq = greeting.sequence_id.wrapping_add(1);
         let plugin = hs.auth_plugin_name.as_deref().unwrap_or(NATIVE_PASSWORD);
         // The plugin in use and its scramble change with an AuthSwitchRequest.
         let mut scramble = hs.auth_plugin_data.clone();
@@ -200,10 +209,13 @@ impl BackendConn {
         response.auth_plugin_name = Some(plugin.clone());
         // Keep MySQL's framing: no MariaDB extended capabilities (progress reports, bulk).
         response.capabilities.insert(Capabilities::LONG_PASSWORD);
+        if self.start_tls(&hs, &response, seq).await? {
+            response.capabilities.insert(Capabilities::SSL);
+            seq = seq.wrapping_add(1);
+        }
         self.caps = response.capabilities;
         let mut payload = Vec::with_capacity(128);
         response.encode(&mut payload);
-        let mut seq = greeting.sequence_id.wrapping_add(1);
         self.write_packet(&payload, seq).await?;
         seq = seq.wrapping_add(1);
         loop {
@@ -250,9 +262,72 @@ impl BackendConn {
         }
     }
 
-    /// caching_sha2_password full authentication over plain TCP: asks for the server's public
-    /// key (sequence id `seq`), sends the encrypted password, and returns the next sequence id
-    /// (the server's OK or ERR comes with it).
+    /// Switches to TLS when `backend_tls` asks for it and the server offers it: sends the
+    /// SSLRequest (the fixed part of `response`, with sequence id `seq`) and runs the handshake.
+    /// Whether the connection is now TLS; an error when TLS is required and not possible.
+    async fn start_tls(
+        &mut self,
+        hs: &HandshakeV10,
+        response: &HandshakeResponse41,
+        seq: u8,
+    ) -> Result<bool, ConnError> {
+        let Some(tls) = self.node.tls.clone() else {
+            return Ok(false);
+        };
+        let node = self.node.clone();
+        let tls_error = |reason: String| ConnError::Tls {
+            backend: node.name.clone(),
+            reason,
+        };
+        if !hs.capabilities.contains(Capabilities::SSL) {
+            if tls.required() {
+                return Err(tls_error(format!(
+                    "the server does not offer TLS and backend_tls.mode is {}",
+                    tls.mode.as_str()
+                )));
+            }
+            return Ok(false);
+        }
+        let Some(name) = node.tls_name.clone() else {
+            return Err(tls_error(format!(
+                "no name to check its certificate against in {:?}: set tls_name",
+                node.address
+            )));
+        };
+        let mut request = Vec::with_capacity(32);
+        SslRequest {
+            capabilities: response.capabilities | Capabilities::SSL,
+            max_packet_size: response.max_packet_size,
+            charset: response.charset,
+            mariadb_capabilities: response.mariadb_capabilities,
+        }
+        .encode(&mut request);
+        self.write_packet(&request, seq).await?;
+        if !self.rbuf.is_empty() {
+            return Err(self.protocol(ProtocolError::Malformed {
+                what: "data from the server before its TLS handshake",
+            }));
+        }
+        let BackendStream::Plain(tcp) =
+            std::mem::replace(&mut self.stream, BackendStream::Detached)
+        else {
+            return Err(tls_error("the connection is already TLS".into()));
+        };
+        match tls.connector.connect(name, tcp).await {
+            Ok(stream) => {
+                self.stream = BackendStream::Tls(Box::new(stream));
+                Ok(true)
+            }
+            Err(e) => {
+                self.broken = true;
+                Err(tls_error(format!("handshake failed: {e}")))
+            }
+        }
+    }
+
+    /// caching_sha2_password full authentication: over TLS the password as it is, over plain
+    /// TCP asks for the server's public key (sequence id `seq`) and sends the encrypted
+    /// password; returns the next sequence id (the server's OK or ERR comes with it).
     async fn full_auth_rsa(
         &mut self,
         login: &Login,
@@ -268,6 +343,11 @@ impl BackendConn {
                     .into(),
             });
         };
+        if self.stream.is_tls() {
+            self.write_packet(&cleartext_response(password), seq)
+                .await?;
+            return Ok(seq.wrapping_add(1));
+        }
         self.write_packet(&[REQUEST_PUBLIC_KEY], seq).await?;
         seq = seq.wrapping_add(1);
         let key = self.read_packet(seq).await?;
@@ -353,8 +433,7 @@ impl BackendConn {
         if self.broken || !self.rbuf.is_empty() {
             return false;
         }
-        let mut probe = [0u8; 1];
-        matches!(self.stream.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+        self.stream.idle_and_open()
     }
 
     pub fn mark_broken(&mut self) {
@@ -400,7 +479,10 @@ impl BackendConn {
     async fn write_packet(&mut self, payload: &[u8], seq: u8) -> Result<(), ConnError> {
         self.wbuf.clear();
         encode_packet(payload, seq, &mut self.wbuf);
-        let result = self.stream.write_all(&self.wbuf).await;
+        let mut result = self.stream.write_all(&self.wbuf).await;
+        if result.is_ok() && self.stream.is_tls() {
+            result = self.stream.flush().await;
+        }
         result.map_err(|e| self.io(e))
     }
 
@@ -468,6 +550,11 @@ impl BackendConn {
             };
             if let Err(e) = self.stream.write_all(&bytes).await {
                 return Err(RelayError::Backend(self.io(e)));
+            }
+            if self.stream.is_tls() {
+                if let Err(e) = self.stream.flush().await {
+                    return Err(RelayError::Backend(self.io(e)));
+                }
             }
             seq = seq_after(&bytes, seq);
             if last {

@@ -17,6 +17,7 @@
 //! [`Pools`] instead; the old connections close as the sessions holding them finish.
 
 pub mod conn;
+mod stream;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};

@@ -1,11 +1,13 @@
 //! TLS for clients: a listener's certificate and key loaded from PEM files into a rustls
 //! acceptor (TLS 1.2 and 1.3, no client certificates), and the stream a session reads and
-//! writes whether or not the client switched to TLS ([`ClientStream`]).
+//! writes whether or not the client switched to TLS ([`ClientStream`]). TLS towards the
+//! servers is [`backend`].
 //!
 //! A MySQL client asks for TLS inside the protocol: it answers the greeting with an
 //! SSLRequest, then starts the TLS handshake on the same socket, and the connection phase
 //! goes on inside TLS (see `session::handshake`).
 
+pub mod backend;
 mod stream;
 
 use std::path::Path;
