@@ -1,7 +1,7 @@
 //! A blocking MySQL client that speaks the protocol packet by packet, for the commands drivers
 //! do not expose or do not let a test control: COM_FIELD_LIST, server-side cursors
 //! (COM_STMT_EXECUTE with a cursor flag, then COM_STMT_FETCH), COM_STMT_SEND_LONG_DATA,
-//! COM_STMT_RESET, COM_STMT_CLOSE, COM_SET_OPTION, COM_STATISTICS.
+//! COM_STMT_RESET, COM_STMT_CLOSE, COM_SET_OPTION, COM_RESET_CONNECTION, COM_STATISTICS.
 //!
 //! It logs in with `mysql_native_password` and knows just enough of the text and binary result
 //! formats to hand a test what the server said: [`Reply`] for every answer, values as
@@ -313,6 +313,12 @@ impl RawConn {
     /// COM_INIT_DB.
     pub fn init_db(&mut self, db: &str) -> Result<Reply> {
         self.command(0x02, db.as_bytes())?;
+        self.read_result(false, None)
+    }
+
+    /// COM_RESET_CONNECTION.
+    pub fn reset_connection(&mut self) -> Result<Reply> {
+        self.command(0x1f, &[])?;
         self.read_result(false, None)
     }
 

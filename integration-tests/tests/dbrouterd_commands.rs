@@ -4,7 +4,8 @@
 //! COM_STMT_SEND_LONG_DATA (also lost with its backend connection), COM_STMT_RESET,
 //! COM_STMT_CLOSE, the per-connection cap on backend prepared statements (least recently used
 //! closed, prepared again when used, never one with an open cursor), COM_SET_OPTION (not
-//! carried to the next client of a pooled connection), COM_INIT_DB and COM_STATISTICS. Each
+//! carried to the next client of a pooled connection, kept through COM_RESET_CONNECTION as
+//! MariaDB keeps it), COM_INIT_DB and COM_STATISTICS. Each
 //! checks what the client saw, which server answered (`@@server_id`: 1 the primary, 3 and 4
 //! the replicas) and that written data arrived. One topology for all of it, to keep the suite
 //! light; the scenarios run one after the other.
@@ -113,6 +114,7 @@ fn protocol_commands_work_through_dbrouterd() {
     long_data_is_sent_where_the_statement_runs(&r);
     set_option_init_db_and_statistics(&r);
     session_options_do_not_outlive_the_session(&r);
+    reset_connection_keeps_the_options_the_server_keeps(&r);
 
     admin.quit().expect("quit");
 }
@@ -871,4 +873,34 @@ fn session_options_do_not_outlive_the_session(r: &Dbrouter) {
         "multi-statements are off for a client that did not ask for them: {replies:?}"
     );
     next.quit().expect("quit");
+}
+
+/// After COM_RESET_CONNECTION a session's multi-statements option is what MariaDB itself
+/// leaves it at (measured on the primary directly, then through dbrouterd, on and off).
+fn reset_connection_keeps_the_options_the_server_keeps(r: &Dbrouter) {
+    let multi = "SELECT 1; SELECT 2";
+    let after_reset = |c: &mut RawConn, on: bool| -> bool {
+        assert!(c.set_multi_statements(on).expect("set option").is_ok());
+        assert!(c.reset_connection().expect("reset").is_ok());
+        let replies = c.query_all(multi).expect("multi");
+        replies.len() == 2 && replies.iter().all(|r| r.err_code().is_none())
+    };
+    let login = LoginOptions::new("app", "apppw", Some("appdb"));
+    let mut direct = RawConn::connect(r.db.primary().addr, &login).expect("login on the primary");
+    let mut through = connect(r, "app", 0);
+    for on in [true, false] {
+        let server = after_reset(&mut direct, on);
+        // Twice through dbrouterd: the second time on backend connections opened afresh.
+        for round in 0..2 {
+            assert_eq!(
+                after_reset(&mut through, on),
+                server,
+                "multi-statements {on} then COM_RESET_CONNECTION (round {round}): MariaDB \
+                 leaves them {}",
+                if server { "on" } else { "off" }
+            );
+        }
+    }
+    direct.quit().expect("quit");
+    through.quit().expect("quit");
 }

@@ -101,7 +101,17 @@ impl Session {
             }
             Command::ChangeUser => return self.change_user(&payload).await,
             Command::ResetConnection => {
+                // The server keeps the session's COM_SET_OPTION (multi-statements) through a
+                // reset: the next backend connections get it again.
+                let option = self
+                    .state
+                    .history
+                    .iter()
+                    .rev()
+                    .find(|c| matches!(c, SessionCommand::SetOption(_)))
+                    .cloned();
                 self.reset_session(self.state.schema.clone());
+                self.state.history.extend(option);
                 self.client.send_ok(self.state.status).await?;
             }
             Command::StmtPrepare => self.stmt_prepare(payload).await?,
