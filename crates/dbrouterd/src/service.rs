@@ -57,6 +57,7 @@ pub struct Running {
 
 impl Service for Dbrouterd {
     const NAME: &'static str = "dbrouterd";
+    const SERVES_ON_WORKERS: bool = true;
     type Config = Config;
 
     fn common(c: &Config) -> Common<'_> {

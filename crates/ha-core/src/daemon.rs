@@ -67,6 +67,10 @@ pub struct Context {
 /// A daemon: the part that differs between vrrpd, proxyd and dbrouterd.
 pub trait Service: Sized + Send + Sync + 'static {
     const NAME: &'static str;
+    /// Whether the daemon serves its connections on its own [`crate::workers::Workers`] (one
+    /// runtime per `workers` thread). Its main runtime (control socket, health checks,
+    /// monitors, timers) then needs one thread instead of `workers` more.
+    const SERVES_ON_WORKERS: bool = false;
     type Config: DeserializeOwned + Validate + Send + Sync + 'static;
 
     fn common(config: &Self::Config) -> Common<'_>;
@@ -123,9 +127,13 @@ pub fn main<S: Service>(args: DaemonArgs) -> ExitCode {
     }
     let common = S::common(&config);
     crate::log::init(common.log);
-    let workers = common.workers.resolve();
+    let threads = if S::SERVES_ON_WORKERS {
+        1
+    } else {
+        common.workers.resolve()
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
+        .worker_threads(threads)
         .enable_all()
         .build()
     {

@@ -266,6 +266,7 @@ impl Proxyd {
 
 impl Service for Proxyd {
     const NAME: &'static str = "proxyd";
+    const SERVES_ON_WORKERS: bool = true;
     type Config = Config;
 
     fn common(c: &Config) -> Common<'_> {
