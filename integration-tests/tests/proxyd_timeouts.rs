@@ -2,7 +2,9 @@
 //! server, as nginx's `proxy_read_timeout` and `proxy_send_timeout` do: a server that stops
 //! sending its response body midway has the client's response cut short (not left hanging),
 //! one that sends slowly but steadily is not cut, and one that stops reading the request
-//! body gets the client a 504.
+//! body gets the client a 504. Those waits are per step, so an upload takes as long as it keeps
+//! moving, and a client that stops sending its body gets a 408 (the listener's
+//! `body_timeout`, nginx's `client_body_timeout`) without the server being blamed.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -67,6 +69,52 @@ fn never_reads(stream: TcpStream) {
             Ok(_) => std::thread::park_timeout(Duration::from_secs(1)),
         }
     }
+}
+
+/// The length of the uploads below.
+const UPLOAD: usize = 1000;
+
+/// Reads an [`UPLOAD`]-byte body, then answers 200 with the number of bytes it got.
+fn reads_the_upload(mut stream: TcpStream) {
+    let mut body = vec![0u8; UPLOAD];
+    let got = match stream.read_exact(&mut body) {
+        Ok(()) => UPLOAD,
+        Err(_) => 0,
+    };
+    let text = got.to_string();
+    let _ = stream.write_all(
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+            text.len()
+        )
+        .as_bytes(),
+    );
+}
+
+/// Sends a POST of [`UPLOAD`] bytes: the first `pieces` pieces `pause` apart, the rest never
+/// (the connection stays open); what came back and how long it took.
+fn upload(addr: SocketAddr, pieces: usize, pause: Duration) -> (String, Duration) {
+    let started = Instant::now();
+    let mut stream = TcpStream::connect(addr).expect("connect to proxyd");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("read timeout");
+    let head = format!(
+        "POST /upload HTTP/1.1\r\nHost: app\r\nContent-Length: {UPLOAD}\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).expect("send head");
+    for _ in 0..pieces {
+        std::thread::sleep(pause);
+        if stream.write_all(&[b'u'; UPLOAD / 10]).is_err() {
+            break;
+        }
+    }
+    let mut got = Vec::new();
+    let _ = stream.read_to_end(&mut got);
+    (
+        String::from_utf8_lossy(&got).into_owned(),
+        started.elapsed(),
+    )
 }
 
 fn proxyd_with(dir: &std::path::Path, server: SocketAddr, timeouts: &str) -> Proxyd {
@@ -183,4 +231,53 @@ fn a_server_not_reading_the_request_body_gets_the_client_a_504_after_the_send_ti
         (proxyd.metric("proxyd_upstream_failures_total{kind=\"timeout\",pool=\"app\"") >= 1)
             .then_some(())
     });
+}
+
+#[test]
+fn an_upload_that_keeps_moving_is_not_cut_however_long_it_takes() {
+    let dir = shared_tempdir();
+    let server = raw_server(reads_the_upload);
+    // Connect and read add up to 800 ms; the upload takes about 2 s.
+    let proxyd = proxyd_with(dir.path(), server, "{ connect: 300ms, read: 500ms }");
+    let (answer, took) = upload(proxyd.addr("web"), 10, Duration::from_millis(200));
+    assert!(
+        answer.starts_with("HTTP/1.1 200"),
+        "after {took:?}: {answer:?}"
+    );
+    assert_eq!(body_of(answer.as_bytes()), UPLOAD.to_string().as_bytes());
+    assert!(took >= Duration::from_secs(2), "the upload took {took:?}");
+    assert_eq!(
+        proxyd.metric("proxyd_upstream_failures_total{kind=\"timeout\",pool=\"app\""),
+        0
+    );
+}
+
+#[test]
+fn a_client_that_stops_sending_its_body_gets_a_408_and_the_server_is_not_blamed() {
+    let dir = shared_tempdir();
+    let server = raw_server(reads_the_upload);
+    let proxyd = Proxyd::start(
+        dir.path(),
+        &format!(
+            "listeners:\n  - {{ name: web, protocol: http, listen: 127.0.0.1:0, pool: app, body_timeout: 500ms }}\n\
+             pools:\n  app:\n    servers: [{{ address: {server} }}]\n"
+        ),
+    );
+    // Three of ten pieces, then nothing.
+    let (answer, took) = upload(proxyd.addr("web"), 3, Duration::from_millis(100));
+    assert!(
+        answer.starts_with("HTTP/1.1 408"),
+        "after {took:?}: {answer:?}"
+    );
+    assert!(answer.contains("request body timeout"), "{answer:?}");
+    assert!(took < Duration::from_secs(10), "answered after {took:?}");
+    assert_eq!(
+        proxyd.metric("proxyd_upstream_failures_total{kind=\"timeout\",pool=\"app\""),
+        0,
+        "the server is not blamed for the client's silence"
+    );
+    assert_eq!(
+        proxyd.metric("proxyd_upstream_failures_total{kind=\"error\",pool=\"app\""),
+        0
+    );
 }

@@ -24,6 +24,8 @@ use crate::tls::{self, TlsError};
 pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Idle timeout of client connections (TCP sessions) when a listener does not set one.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// Longest wait for the next piece of a request body when a listener does not set one.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -56,6 +58,7 @@ pub struct ListenerRuntime {
     pub trusted: Vec<Cidr>,
     pub header_timeout: Duration,
     pub idle_timeout: Duration,
+    pub body_timeout: Duration,
     pub rate_limit: Option<Arc<RateLimiter>>,
     /// What this listener's HTTP connections share, built by the first.
     pub http_shared: std::sync::OnceLock<Arc<crate::http::ListenerShared>>,
@@ -102,6 +105,7 @@ fn build_listener(
 ) -> Result<ListenerRuntime, BuildError> {
     let header_timeout = l.header_timeout.map_or(DEFAULT_HEADER_TIMEOUT, |d| d.get());
     let idle_timeout = l.idle_timeout.map_or(DEFAULT_IDLE_TIMEOUT, |d| d.get());
+    let body_timeout = l.body_timeout.map_or(DEFAULT_BODY_TIMEOUT, |d| d.get());
     let trusted = l
         .accept_proxy_from
         .iter()
@@ -143,6 +147,7 @@ fn build_listener(
         trusted,
         header_timeout,
         idle_timeout,
+        body_timeout,
         rate_limit: l.rate_limit.as_ref().map(|r| {
             let burst = r
                 .burst

@@ -102,6 +102,10 @@ pub struct Listener {
     /// also bounds the TLS handshake and the PROXY header.
     #[serde(default)]
     pub header_timeout: Option<Duration>,
+    /// Time between two successive reads of a request body from the client (nginx's
+    /// `client_body_timeout`; default 60s): a client that stops sending gets a 408.
+    #[serde(default)]
+    pub body_timeout: Option<Duration>,
     /// `SO_REUSEPORT` (off by default, as nginx's `reuseport`): lets a second proxyd (binary
     /// upgrade) bind the same address while the old socket still accepts. Off, a second
     /// proxyd on a busy port fails to start instead of silently sharing it. A reload never

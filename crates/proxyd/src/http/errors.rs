@@ -17,8 +17,10 @@ pub enum ProxyError {
     UpstreamFailed,
     /// The servers tried did not answer in time.
     UpstreamTimeout,
-    /// The request's Host or target is unusable.
+    /// The request's Host or target is unusable, or its body is malformed.
     BadRequest,
+    /// The client stopped sending its request body (`body_timeout`).
+    ClientBodyTimeout,
     /// Every server is at `max_conns` and the pool's queue is full.
     QueueFull,
     /// The request waited in the pool's queue for `queue.timeout`.
@@ -37,6 +39,7 @@ impl ProxyError {
             ProxyError::UpstreamFailed => StatusCode::BAD_GATEWAY,
             ProxyError::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::BadRequest => StatusCode::BAD_REQUEST,
+            ProxyError::ClientBodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ProxyError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         }
     }
@@ -49,6 +52,7 @@ impl ProxyError {
             ProxyError::UpstreamFailed => "upstream_failed",
             ProxyError::UpstreamTimeout => "upstream_timeout",
             ProxyError::BadRequest => "bad_request",
+            ProxyError::ClientBodyTimeout => "client_body_timeout",
             ProxyError::QueueFull => "queue_full",
             ProxyError::QueueTimeout => "queue_timeout",
             ProxyError::RateLimited => "rate_limited",
@@ -62,6 +66,7 @@ impl ProxyError {
             ProxyError::UpstreamFailed => "upstream server failed",
             ProxyError::UpstreamTimeout => "upstream server timed out",
             ProxyError::BadRequest => "bad request",
+            ProxyError::ClientBodyTimeout => "request body timeout",
             ProxyError::QueueFull => "queue full",
             ProxyError::QueueTimeout => "queue timeout",
             ProxyError::RateLimited => "too many requests from this address",

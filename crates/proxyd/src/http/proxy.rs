@@ -9,7 +9,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use hyper::body::Body;
 use hyper::header::{HeaderValue, HOST, SET_COOKIE};
@@ -27,7 +27,7 @@ use tracing::{debug, warn};
 use super::affinity::affinity;
 use super::body::{ClientBody, ReplayableBody, ResponseBody, UpstreamBody};
 use super::errors::ProxyError;
-use super::h1::upstream::{ExchangeError, TransferTimeouts};
+use super::h1::upstream::{ClientBodyError, ExchangeError, TransferTimeouts};
 use super::h1::{self, response_body::ResponseStream};
 use super::headers::{self, ClientInfo};
 use super::route::Routes;
@@ -47,6 +47,8 @@ pub struct ListenerShared {
     pub metrics: ProxyMetrics,
     /// The listener's per-client request rate limit, if it has one.
     pub rate_limit: Option<Arc<RateLimiter>>,
+    /// The longest wait for the next piece of a request body from the client.
+    pub body_timeout: Duration,
     /// `proxyd_requests_total` of this listener by status class (1xx to 5xx), looked up once.
     requests_by_class: [IntCounter; 5],
 }
@@ -84,6 +86,7 @@ impl Connection {
                 routes: Arc::clone(routes),
                 metrics: metrics.clone(),
                 rate_limit: listener.rate_limit.clone(),
+                body_timeout: listener.body_timeout,
                 requests_by_class: ["1xx", "2xx", "3xx", "4xx", "5xx"]
                     .map(|class| metrics.requests.with_label_values(&[&listener.name, class])),
             })
@@ -237,9 +240,13 @@ async fn forward(
             trace.attempt(&server, attempt);
         }
 
+        // Raw HTTP/1.1 exchanges time each step themselves (see `h1::upstream`); the whole of
+        // one is bounded only by the retries' total time limit. Upgrade requests (no body) are
+        // given connect + read for the answer.
+        let retry_left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         let mut wait = pool.timeouts.read.get() + pool.timeouts.connect.get();
-        if let Some(deadline) = deadline {
-            wait = wait.min(deadline.saturating_duration_since(Instant::now()));
+        if let Some(left) = retry_left {
+            wait = wait.min(left);
         }
         let sent_at = Instant::now();
         let outcome = match &request_head {
@@ -254,13 +261,28 @@ async fn forward(
                     TransferTimeouts {
                         read: pool.timeouts.read.get(),
                         send: pool.timeouts.send.get(),
+                        client_body: conn.shared.body_timeout,
                     },
                 );
-                match tokio::time::timeout(wait, exchange).await {
+                let exchanged = match retry_left {
+                    Some(left) => tokio::time::timeout(left, exchange).await,
+                    None => Ok(exchange.await),
+                };
+                match exchanged {
                     Ok(Ok(response)) => Ok(Ok(Answer::H1(response))),
                     Ok(Err(ExchangeError::Upstream(e))) => Ok(Err(e)),
-                    Ok(Err(e @ ExchangeError::SendTimeout(_))) => Err(e.to_string()),
-                    Err(_) => Err(format!("no answer within {wait:?}")),
+                    Ok(Err(ExchangeError::Client(e))) => {
+                        // The client's failure: the server is not blamed, nothing is retried.
+                        let error = match e {
+                            ClientBodyError::Timeout(_) => ProxyError::ClientBodyTimeout,
+                            ClientBodyError::Failed(_) => ProxyError::BadRequest,
+                        };
+                        return Err((error, e.to_string()));
+                    }
+                    Ok(Err(
+                        e @ (ExchangeError::SendTimeout(_) | ExchangeError::ReadTimeout(_)),
+                    )) => Err(e.to_string()),
+                    Err(_) => Err(format!("no answer within the retry time limit ({wait:?})")),
                 }
             }
             None => {

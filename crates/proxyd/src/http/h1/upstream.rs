@@ -11,6 +11,12 @@
 //! (the server closed it while it was idle) is sent again on the next idle connection or a
 //! fresh one, whatever its method, as long as none of its body was sent. Interim answers
 //! (100 Continue, 103 Early Hints) are skipped.
+//!
+//! The waits, as nginx's: connecting (the pool's connect timeout); each write of the request
+//! to the server (`timeouts.send`); each read of the request body from the client
+//! (`timeouts.client_body`: a client that stops sending is the client's failure, not the
+//! server's); the response head, from when the whole request was sent (`timeouts.read`). So an
+//! upload takes as long as it keeps moving.
 
 use std::mem::MaybeUninit;
 use std::time::Duration;
@@ -110,13 +116,15 @@ pub fn request_head(
     (out.freeze(), framing)
 }
 
-/// The pool's waits for one transfer with a server (`timeouts.read` and `timeouts.send`):
-/// each bounds the wait for one read of the response body or one write of the request,
-/// not the whole transfer.
+/// The waits of one transfer with a server: the pool's `timeouts.read` (the response head
+/// after the request was sent, then each read of its body) and `timeouts.send` (each write
+/// of the request), and the listener's `body_timeout` (each read of the client's body). Each
+/// bounds one step, not the whole transfer.
 #[derive(Debug, Clone, Copy)]
 pub struct TransferTimeouts {
     pub read: Duration,
     pub send: Duration,
+    pub client_body: Duration,
 }
 
 /// Why an exchange failed.
@@ -128,6 +136,36 @@ pub enum ExchangeError {
     /// client's answer (504) and for passive health.
     #[error("send timeout: {0}")]
     SendTimeout(String),
+    /// The whole request was sent and no response head came within the read timeout.
+    #[error("no response within the read timeout ({0:?}) after the request was sent")]
+    ReadTimeout(Duration),
+    /// The client's body failed (it stopped sending, closed, or framed it wrongly): no
+    /// fault of the server's.
+    #[error(transparent)]
+    Client(#[from] ClientBodyError),
+}
+
+/// Why the client's request body could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientBodyError {
+    #[error("the client sent no more of the request body within {0:?}")]
+    Timeout(Duration),
+    #[error("the client's request body failed: {0}")]
+    Failed(String),
+}
+
+/// Why sending a request failed: on the server's side (a write error, or the send timeout as
+/// `TimedOut`) or on the client's.
+#[derive(Debug)]
+enum SendError {
+    Server(std::io::Error),
+    Client(ClientBodyError),
+}
+
+impl From<std::io::Error> for SendError {
+    fn from(e: std::io::Error) -> Self {
+        SendError::Server(e)
+    }
 }
 
 /// Why an exchange failed, and whether the server had sent anything yet.
@@ -164,28 +202,25 @@ pub async fn exchange(
             None => (pool.connect(address).await?, false),
         };
         let sent = if framing == BodyFraming::None {
-            send(&mut conn.stream, head, &mut body, framing, timeouts.send)
+            send(&mut conn.stream, head, &mut body, framing, timeouts)
                 .await
                 .map(|()| Sent::Whole)
         } else {
-            send_or_early_answer(
-                &mut conn,
-                head,
-                &mut body,
-                framing,
-                head_request,
-                timeouts.send,
-            )
-            .await
+            send_or_early_answer(&mut conn, head, &mut body, framing, head_request, timeouts).await
         };
         let result = match sent {
-            Ok(sent) => read_response(&mut conn, head_request)
-                .await
-                .map(|head| (head, sent)),
-            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+            Ok(sent) => {
+                let answer = read_response(&mut conn, head_request);
+                match tokio::time::timeout(timeouts.read, answer).await {
+                    Ok(answer) => answer.map(|head| (head, sent)),
+                    Err(_) => return Err(ExchangeError::ReadTimeout(timeouts.read)),
+                }
+            }
+            Err(SendError::Client(e)) => return Err(e.into()),
+            Err(SendError::Server(e)) if e.kind() == std::io::ErrorKind::TimedOut => {
                 return Err(ExchangeError::SendTimeout(e.to_string()));
             }
-            Err(e) => Err(Failed::before_answer(format!("write error: {e}"))),
+            Err(SendError::Server(e)) => Err(Failed::before_answer(format!("write error: {e}"))),
         };
         match result {
             Ok((mut head, sent)) => {
@@ -224,11 +259,11 @@ async fn send_or_early_answer(
     body: &mut RequestBody,
     framing: BodyFraming,
     head_request: bool,
-    send_timeout: Duration,
-) -> std::io::Result<Sent> {
+    timeouts: TransferTimeouts,
+) -> Result<Sent, SendError> {
     let Conn { stream, buf } = conn;
     let (mut reader, mut writer) = stream.split();
-    let sending = send(&mut writer, head, body, framing, send_timeout);
+    let sending = send(&mut writer, head, body, framing, timeouts);
     tokio::pin!(sending);
     loop {
         if buf.capacity() - buf.len() < 1024 {
@@ -238,6 +273,7 @@ async fn send_or_early_answer(
             biased;
             sent = &mut sending => return match sent {
                 Ok(()) => Ok(Sent::Whole),
+                Err(e @ SendError::Client(_)) => Err(e),
                 // A server that answered and closed with the body unread resets the
                 // connection; its answer may still be waiting in the socket.
                 Err(e) => {
@@ -324,14 +360,16 @@ async fn write_all_within<W: tokio::io::AsyncWrite + Unpin>(
     Ok(())
 }
 
-/// Writes the head and the body, each write within `timeout`.
+/// Writes the head and the body, each write within `timeouts.send` and each read of the
+/// client's body within `timeouts.client_body`.
 async fn send<W: tokio::io::AsyncWrite + Unpin>(
     stream: &mut W,
     head: &[u8],
     body: &mut RequestBody,
     framing: BodyFraming,
-    timeout: Duration,
-) -> std::io::Result<()> {
+    timeouts: TransferTimeouts,
+) -> Result<(), SendError> {
+    let timeout = timeouts.send;
     // Let the worker's other ready connections read and parse their requests first, so that
     // the requests leave for the servers together: an event-driven server (nginx, another
     // proxyd) then takes several per wake-up instead of being woken for each one. On this
@@ -342,8 +380,19 @@ async fn send<W: tokio::io::AsyncWrite + Unpin>(
         return Ok(());
     }
     let mut body = std::pin::Pin::new(body);
-    while let Some(frame) = std::future::poll_fn(|cx| body.as_mut().poll_frame(cx)).await {
-        let frame: Frame<Bytes> = frame.map_err(std::io::Error::other)?;
+    loop {
+        let next = std::future::poll_fn(|cx| body.as_mut().poll_frame(cx));
+        let frame = match tokio::time::timeout(timeouts.client_body, next).await {
+            Ok(Some(frame)) => frame,
+            Ok(None) => break,
+            Err(_) => {
+                return Err(SendError::Client(ClientBodyError::Timeout(
+                    timeouts.client_body,
+                )))
+            }
+        };
+        let frame: Frame<Bytes> =
+            frame.map_err(|e| SendError::Client(ClientBodyError::Failed(e.to_string())))?;
         let Ok(data) = frame.into_data() else {
             continue; // trailers: not relayed
         };
