@@ -85,11 +85,13 @@ fn request_bodies_are_streamed_to_the_server() {
     assert_eq!(reply.body.trim(), "300000");
 }
 
+/// A WebSocket is echoed both ways, and closed once nothing moved either way for the
+/// listener's `idle_timeout` (as a TCP session is).
 #[test]
 fn websocket_echo_through_proxyd() {
     let dir = shared_tempdir();
     let a = Backend::http("a");
-    let proxy = Proxyd::start(dir.path(), &http_config("", "", &[&a]));
+    let proxy = Proxyd::start(dir.path(), &http_config(", idle_timeout: 1s", "", &[&a]));
     let mut stream = connect(proxy.addr("web"));
     let key = "dGhlIHNhbXBsZSBub25jZQ==";
     write!(
@@ -115,6 +117,17 @@ fn websocket_echo_through_proxyd() {
         assert_eq!(answer[0], 0x81);
         assert_eq!(&answer[2..], message.as_bytes());
     }
+    let quiet = std::time::Instant::now();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .expect("read timeout");
+    let read = stream.read(&mut [0u8; 16]);
+    assert!(
+        matches!(read, Ok(0)),
+        "the idle tunnel is closed, not left open: {read:?} after {:?}",
+        quiet.elapsed()
+    );
+    assert!(quiet.elapsed() >= std::time::Duration::from_millis(900));
 }
 
 #[test]

@@ -49,6 +49,9 @@ pub struct ListenerShared {
     pub rate_limit: Option<Arc<RateLimiter>>,
     /// The longest wait for the next piece of a request body from the client.
     pub body_timeout: Duration,
+    /// An upgraded connection (WebSocket) with nothing moving either way for this long is
+    /// closed: the listener's `idle_timeout`.
+    pub tunnel_idle: Duration,
     /// `proxyd_requests_total` of this listener by status class (1xx to 5xx), looked up once.
     requests_by_class: [IntCounter; 5],
 }
@@ -87,6 +90,7 @@ impl Connection {
                 metrics: metrics.clone(),
                 rate_limit: listener.rate_limit.clone(),
                 body_timeout: listener.body_timeout,
+                tunnel_idle: listener.idle_timeout,
                 requests_by_class: ["1xx", "2xx", "3xx", "4xx", "5xx"]
                     .map(|class| metrics.requests.with_label_values(&[&listener.name, class])),
             })
@@ -338,7 +342,12 @@ async fn forward(
                         if status == StatusCode::SWITCHING_PROTOCOLS {
                             if let Some(client_upgrade) = client_upgrade.take() {
                                 let server_upgrade = hyper::upgrade::on(&mut response);
-                                upgrade::tunnel(client_upgrade, server_upgrade, in_flight);
+                                upgrade::tunnel(
+                                    client_upgrade,
+                                    server_upgrade,
+                                    in_flight,
+                                    conn.shared.tunnel_idle,
+                                );
                                 return Ok(switching_protocols(response));
                             }
                         }

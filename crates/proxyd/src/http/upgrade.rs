@@ -8,6 +8,7 @@
 //! written.
 
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use hyper::upgrade::OnUpgrade;
 use hyper::Request;
@@ -17,6 +18,7 @@ use tracing::debug;
 
 use super::h1::Rewind;
 use crate::pool::InFlight;
+use crate::tcp::copy::relay_streams;
 
 /// Where proxyd's HTTP/1.1 server delivers the client's connection after a 101.
 #[derive(Debug, Clone)]
@@ -49,9 +51,10 @@ impl ClientUpgrade {
     }
 }
 
-/// Joins the two upgraded connections in a task of their own; the server's in-flight count
-/// is held until the tunnel ends.
-pub fn tunnel(client: ClientUpgrade, server: OnUpgrade, in_flight: InFlight) {
+/// Joins the two upgraded connections in a task of their own, until both sides closed or
+/// nothing moved either way for `idle` (the listener's `idle_timeout`, as for a TCP session);
+/// the server's in-flight count is held until the tunnel ends.
+pub fn tunnel(client: ClientUpgrade, server: OnUpgrade, in_flight: InFlight, idle: Duration) {
     tokio::spawn(async move {
         let server = match server.await {
             Ok(server) => server,
@@ -60,19 +63,17 @@ pub fn tunnel(client: ClientUpgrade, server: OnUpgrade, in_flight: InFlight) {
                 return;
             }
         };
-        let mut server = TokioIo::new(server);
+        let server = TokioIo::new(server);
         let copied = match client {
             ClientUpgrade::Hyper(client) => match client.await {
-                Ok(client) => {
-                    tokio::io::copy_bidirectional(&mut TokioIo::new(client), &mut server).await
-                }
+                Ok(client) => relay_streams(TokioIo::new(client), server, idle).await,
                 Err(e) => {
                     debug!(error = %e, "upgrade did not complete");
                     return;
                 }
             },
             ClientUpgrade::H1(client) => match client.await {
-                Ok(mut client) => tokio::io::copy_bidirectional(&mut client, &mut server).await,
+                Ok(client) => relay_streams(client, server, idle).await,
                 Err(_) => {
                     debug!("client connection closed before the upgrade");
                     return;
@@ -80,9 +81,12 @@ pub fn tunnel(client: ClientUpgrade, server: OnUpgrade, in_flight: InFlight) {
             },
         };
         match copied {
-            Ok((up, down)) => debug!(
+            Ok(relayed) => debug!(
                 server = in_flight.server().address(),
-                up, down, "upgraded connection closed"
+                up = relayed.client_to_server,
+                down = relayed.server_to_client,
+                idle_timeout = relayed.idle_timeout,
+                "upgraded connection closed"
             ),
             Err(e) => debug!(error = %e, "upgraded connection ended with an error"),
         }

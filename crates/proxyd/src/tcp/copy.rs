@@ -1,6 +1,7 @@
 //! Relaying bytes both ways between a client and a server with half-close: when one side
 //! ends its stream, the other side's write half is shut down and the other direction goes
-//! on, until both directions have ended or nothing moved in either for the idle timeout.
+//! on, until both directions have ended or nothing moved in either for the idle timeout. Used
+//! by TCP listeners and by upgraded HTTP connections (WebSocket).
 
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,10 +26,38 @@ pub async fn relay(
     server: &mut TcpStream,
     idle: Duration,
 ) -> io::Result<Relayed> {
+    let (client_read, client_write) = client.split();
+    let (server_read, server_write) = server.split();
+    relay_halves(client_read, client_write, server_read, server_write, idle).await
+}
+
+/// [`relay`] for any two streams (an upgraded HTTP connection, TLS): each split with
+/// [`tokio::io::split`].
+pub async fn relay_streams<C, S>(client: C, server: S, idle: Duration) -> io::Result<Relayed>
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let (client_read, client_write) = tokio::io::split(client);
+    let (server_read, server_write) = tokio::io::split(server);
+    relay_halves(client_read, client_write, server_read, server_write, idle).await
+}
+
+async fn relay_halves<CR, CW, SR, SW>(
+    mut client_read: CR,
+    mut client_write: CW,
+    mut server_read: SR,
+    mut server_write: SW,
+    idle: Duration,
+) -> io::Result<Relayed>
+where
+    CR: AsyncRead + Unpin,
+    CW: AsyncWrite + Unpin,
+    SR: AsyncRead + Unpin,
+    SW: AsyncWrite + Unpin,
+{
     let start = Instant::now();
     let last_activity = AtomicU64::new(0);
-    let (mut client_read, mut client_write) = client.split();
-    let (mut server_read, mut server_write) = server.split();
     let up = one_way(&mut client_read, &mut server_write, &last_activity, start);
     let down = one_way(&mut server_read, &mut client_write, &last_activity, start);
     let watchdog = async {
