@@ -111,6 +111,7 @@ fn protocol_commands_work_through_dbrouterd() {
     load_data_local_infile_reaches_the_primary(&r);
     cursor_fetches_in_batches_from_one_backend(&r, 0);
     cursor_fetches_in_batches_from_one_backend(&r, caps::DEPRECATE_EOF);
+    a_cursor_statement_leaves_a_drained_replica(&r);
     long_data_is_sent_where_the_statement_runs(&r);
     set_option_init_db_and_statistics(&r);
     session_options_do_not_outlive_the_session(&r);
@@ -903,4 +904,43 @@ fn reset_connection_keeps_the_options_the_server_keeps(r: &Dbrouter) {
     }
     direct.quit().expect("quit");
     through.quit().expect("quit");
+}
+
+/// A statement whose cursor was opened on a replica runs its next EXECUTE there while that
+/// replica takes reads, and elsewhere once it is drained (FETCH of an open cursor stays).
+fn a_cursor_statement_leaves_a_drained_replica(r: &Dbrouter) {
+    let mut c = connect(r, "app", 0);
+    let stmt = c
+        .prepare_ok("SELECT @@server_id, id FROM cur WHERE id > ? ORDER BY id")
+        .expect("prepare");
+    let opened_on = |c: &mut RawConn| -> i64 {
+        ok(
+            c.execute(stmt, &[Param::Int(0)], true).expect("execute"),
+            "cursor",
+        );
+        let reply = ok(c.fetch(stmt, 2).expect("fetch"), "fetch");
+        reply.rows()[0][0].as_i64().unwrap_or_default()
+    };
+    let first = opened_on(&mut c);
+    assert!(is_replica(first), "opened on {first}");
+    assert_eq!(
+        opened_on(&mut c),
+        first,
+        "kept while the replica takes reads"
+    );
+    let name = format!("db{first}");
+    let drained = r.control(serde_json::json!({"cmd": "backend.drain", "args": {"backend": name}}));
+    assert_eq!(drained["ok"], true, "{drained}");
+    let moved = opened_on(&mut c);
+    let enabled =
+        r.control(serde_json::json!({"cmd": "backend.enable", "args": {"backend": name}}));
+    assert_eq!(enabled["ok"], true, "{enabled}");
+    assert!(
+        is_replica(moved) && moved != first,
+        "executed again after db{first} was drained: opened on {moved}"
+    );
+    let rest = ok(c.fetch(stmt, 100).expect("fetch"), "fetch the rest");
+    assert_eq!(rest.rows().len(), 8, "{rest:?}");
+    assert!(rest.rows().iter().all(|row| row[0].as_i64() == Some(moved)));
+    c.quit().expect("quit");
 }

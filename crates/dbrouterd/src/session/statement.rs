@@ -158,15 +158,19 @@ impl Session {
         }
     }
 
-    /// Where statement `id` runs now: its own backend while a cursor or long data holds it
-    /// there (outside a transaction elsewhere), else routed by its class.
+    /// Where statement `id` runs now (outside a transaction elsewhere): where its long data
+    /// went; where its last cursor was opened while that backend still takes reads (a drained
+    /// or failed one is left, the abandoned cursor closing with the statement or the
+    /// connection); else routed by its class.
     async fn route_statement(&mut self, id: u32, command: &str) -> Result<Routed, ErrPacket> {
         let stmt = self
             .stmts
             .get(id)
             .ok_or_else(|| unknown_statement(id, command))?;
-        let (class, stuck) = (stmt.class, stmt.stuck_to);
-        if let Some(index) = stuck.filter(|_| self.state.transaction_on.is_none()) {
+        let (class, stuck, long_data) = (stmt.class, stmt.stuck_to, stmt.long_data_pending);
+        let nodes = &self.shared.topology.nodes;
+        let holds = |index: usize| long_data || nodes.get(index).is_some_and(|n| n.can_read());
+        if let Some(index) = stuck.filter(|&i| self.state.transaction_on.is_none() && holds(i)) {
             self.attach(index).await?;
             return Ok(Routed {
                 index,
