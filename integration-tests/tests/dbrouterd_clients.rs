@@ -204,7 +204,8 @@ async fn real_clients_work_and_bad_input_gets_errors() {
         .expect("join");
     assert!(
         prepared.status.success(),
-        "sysbench prepare: {}",
+        "sysbench prepare: {}{}",
+        String::from_utf8_lossy(&prepared.stdout),
         String::from_utf8_lossy(&prepared.stderr)
     );
     let db_wait = tokio::task::spawn_blocking(move || {

@@ -13,6 +13,7 @@
 //! on the other core). The control channel, the checks and the log writers stay on the
 //! daemon's own runtime.
 
+use std::cell::Cell;
 use std::future::Future;
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -22,6 +23,18 @@ use tokio::net::TcpStream;
 use tokio::runtime::{Builder, Handle};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+
+thread_local! {
+    /// The index of the worker this thread is, on a worker thread.
+    static CURRENT: Cell<Option<usize>> = const { Cell::new(None) };
+}
+
+/// The index of the worker running the caller (`None` off the workers: the daemon's own
+/// runtime, tests). A socket is registered with the reactor of the worker that created or
+/// adopted it: a pool of connections shared by the workers hands each worker its own first.
+pub fn current() -> Option<usize> {
+    CURRENT.with(Cell::get)
+}
 
 /// The workers' runtimes; see the [module docs](self).
 #[derive(Debug, Clone)]
@@ -65,6 +78,7 @@ impl Workers {
             std::thread::Builder::new()
                 .name(format!("{name}-worker-{index}"))
                 .spawn(move || {
+                    CURRENT.with(|c| c.set(Some(index)));
                     let runtime = match Builder::new_current_thread().enable_all().build() {
                         Ok(runtime) => runtime,
                         Err(e) => {
@@ -196,6 +210,21 @@ mod tests {
             })
             .collect();
         assert_eq!(names, ["test-worker-0", "test-worker-1"]);
+        stop.cancel();
+    }
+
+    #[test]
+    fn each_worker_knows_its_index_and_other_threads_have_none() {
+        let stop = CancellationToken::new();
+        let workers = Workers::start("index", 2, &stop).expect("workers");
+        for (i, handle) in workers.handles().iter().enumerate() {
+            let (tx, rx) = mpsc::channel();
+            handle.spawn(async move {
+                let _ = tx.send(current());
+            });
+            assert_eq!(rx.recv().expect("answer"), Some(i));
+        }
+        assert_eq!(current(), None);
         stop.cancel();
     }
 

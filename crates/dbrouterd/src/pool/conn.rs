@@ -25,7 +25,7 @@ use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::stream::BackendStream;
+use super::stream::{BackendStream, Movable};
 use crate::protocol::auth::{
     scramble_caching_sha2, scramble_native, scramble_native_from_sha1, CACHING_SHA2_PASSWORD,
     NATIVE_PASSWORD,
@@ -313,7 +313,7 @@ impl BackendConn {
         else {
             return Err(tls_error("the connection is already TLS".into()));
         };
-        match tls.connector.connect(name, tcp).await {
+        match tls.connector.connect(name, Movable(Some(tcp))).await {
             Ok(stream) => {
                 self.stream = BackendStream::Tls(Box::new(stream));
                 Ok(true)
@@ -434,6 +434,16 @@ impl BackendConn {
             return false;
         }
         self.stream.idle_and_open()
+    }
+
+    /// Registers the socket with the calling runtime's reactor (the worker about to use it)
+    /// instead of the one that opened it.
+    pub fn adopt(&mut self) -> io::Result<()> {
+        let adopted = self.stream.adopt();
+        if adopted.is_err() {
+            self.broken = true;
+        }
+        adopted
     }
 
     pub fn mark_broken(&mut self) {

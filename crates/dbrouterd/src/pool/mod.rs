@@ -3,7 +3,10 @@
 //!
 //! A checkout waits at most `checkout_timeout` for a free slot (`max_per_backend` connections
 //! per pool and backend), takes the most recently returned idle connection that is still
-//! healthy (never one the server closed or that has unread bytes), or opens a new one. A
+//! healthy (never one the server closed or that has unread bytes), or opens a new one. Idle
+//! connections registered with the session's own worker (`ha_core::workers`) go first; one
+//! from another worker is moved to this worker's reactor, so that its readiness does not
+//! have to cross threads on every statement. A
 //! connection given back is reset with COM_RESET_CONNECTION (which rolls back, drops temporary
 //! tables, user variables and prepared statements and restores the login's session, though not
 //! a multi-statement option changed with COM_SET_OPTION, which is set back after it) before it
@@ -74,6 +77,8 @@ pub struct PoolKey {
 struct Idle {
     conn: BackendConn,
     since: Instant,
+    /// The worker whose reactor the socket is registered with (`ha_core::workers`).
+    worker: Option<usize>,
 }
 
 /// The connections of one key.
@@ -160,19 +165,42 @@ impl ConnPool {
             idle.push(Idle {
                 conn,
                 since: Instant::now(),
+                worker: ha_core::workers::current(),
             });
         }
     }
 
+    /// The newest healthy idle connection registered on the calling worker, else the newest
+    /// of any other, moved to this worker's reactor: a session's every statement then waits
+    /// on its own thread's reactor, not on another worker's that would have to wake it.
     fn pop_healthy(&self) -> Option<BackendConn> {
-        let timeout = self.settings.load().idle_timeout.get();
-        let mut idle = self.idle.lock().ok()?;
-        while let Some(entry) = idle.pop() {
-            if entry.since.elapsed() < timeout && entry.conn.is_healthy() {
+        let here = ha_core::workers::current();
+        loop {
+            let entry = self.take_idle(here)?;
+            if entry.worker == here {
                 return Some(entry.conn);
             }
+            let mut conn = entry.conn;
+            match conn.adopt() {
+                Ok(()) => return Some(conn),
+                Err(e) => debug!(error = %e, "idle connection not moved to this worker; closed"),
+            }
         }
-        None
+    }
+
+    fn take_idle(&self, here: Option<usize>) -> Option<Idle> {
+        let timeout = self.settings.load().idle_timeout.get();
+        let mut idle = self.idle.lock().ok()?;
+        loop {
+            let at = idle
+                .iter()
+                .rposition(|e| e.worker == here)
+                .or_else(|| idle.len().checked_sub(1))?;
+            let entry = idle.remove(at);
+            if entry.since.elapsed() < timeout && entry.conn.is_healthy() {
+                return Some(entry);
+            }
+        }
     }
 
     fn login(&self) -> Option<Login> {

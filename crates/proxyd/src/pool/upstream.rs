@@ -8,6 +8,12 @@
 //! idle timeout). The connection is used from the client connection's own task: no
 //! connection task, no channel per request.
 //!
+//! A socket is registered with the reactor of the worker (`ha_core::workers`) that opened it,
+//! and its readiness is delivered there: used from another worker, every wait for the server
+//! would be a wake-up across threads. So a worker takes the newest idle connection opened on
+//! it; only when it has none does it take another worker's, and moves it to its own reactor
+//! first (as `Workers::serve` moves a client connection).
+//!
 //! The keep-alive race (a server closing an idle connection just as proxyd reuses it) is
 //! handled in two places: connections idle longer than `keepalive.idle_timeout` (kept
 //! shorter than the servers' own) are never reused, and a request that fails on a reused
@@ -82,6 +88,8 @@ struct Idle {
     since: Instant,
     /// The target's address generation when the connection was put back.
     generation: u64,
+    /// The worker whose reactor the socket is registered with.
+    worker: Option<usize>,
 }
 
 /// One server's idle connections; see the [module docs](self).
@@ -121,19 +129,40 @@ impl ConnPool {
     /// The most recently used idle connection not idle too long, and still to one of the
     /// server's addresses when its host name moved. It may have been closed by the server
     /// meanwhile: see [`is_open`].
+    /// The newest idle connection registered on the calling worker, else the newest of any
+    /// other, moved to this worker's reactor; see the [module docs](self).
     pub fn pop_idle(&self) -> Option<Conn> {
+        let here = ha_core::workers::current();
+        loop {
+            let entry = self.take_idle(here)?;
+            if entry.worker == here {
+                return Some(entry.conn);
+            }
+            if let Some(conn) = adopt(entry.conn) {
+                return Some(conn);
+            }
+        }
+    }
+
+    /// Takes the idle connection [`ConnPool::pop_idle`] wants (one still usable), under the
+    /// lock.
+    fn take_idle(&self, here: Option<usize>) -> Option<Idle> {
         let generation = self.target.generation();
         let mut idle = self.lock();
-        while let Some(entry) = idle.pop() {
+        loop {
+            let at = idle
+                .iter()
+                .rposition(|e| e.worker == here)
+                .or_else(|| idle.len().checked_sub(1))?;
+            let entry = idle.remove(at);
             if entry.since.elapsed() >= self.settings.idle_timeout {
                 continue;
             }
             if entry.generation != generation && !self.still_serves(&entry.conn) {
                 continue;
             }
-            return Some(entry.conn);
+            return Some(entry);
         }
-        None
     }
 
     fn still_serves(&self, conn: &Conn) -> bool {
@@ -171,6 +200,7 @@ impl ConnPool {
                 conn,
                 since: now,
                 generation,
+                worker: ha_core::workers::current(),
             });
         }
     }
@@ -232,6 +262,19 @@ impl ConnPool {
 /// Whether an idle connection is still open: nothing (no end of stream, no stray bytes) is
 /// waiting to be read from it. Costs a system call; used before sending a body that could
 /// not be sent again.
+/// `conn` registered with the calling runtime's reactor instead of the one that opened it;
+/// `None` (the connection dropped) when that fails.
+fn adopt(conn: Conn) -> Option<Conn> {
+    let Conn { stream, buf } = conn;
+    match stream.into_std().and_then(TcpStream::from_std) {
+        Ok(stream) => Some(Conn { stream, buf }),
+        Err(e) => {
+            debug!(error = %e, "cannot move an idle server connection to this worker");
+            None
+        }
+    }
+}
+
 pub fn is_open(conn: &Conn) -> bool {
     let mut probe = [0u8; 1];
     matches!(conn.stream.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
@@ -247,4 +290,93 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// An echo server on its own thread; its address.
+    fn echo_server() -> std::net::SocketAddr {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut stream.try_clone().expect("clone"), &mut stream);
+                });
+            }
+        });
+        addr
+    }
+
+    fn pool(addr: std::net::SocketAddr) -> Arc<ConnPool> {
+        let target = Arc::new(Target::new(&addr.to_string(), Duration::from_secs(30)));
+        Arc::new(ConnPool::new(Settings::default(), target))
+    }
+
+    async fn echoes(conn: &mut Conn) -> bool {
+        let mut answer = [0u8; 4];
+        conn.stream.write_all(b"ping").await.is_ok()
+            && conn.stream.read_exact(&mut answer).await.is_ok()
+            && &answer == b"ping"
+    }
+
+    /// Runs `work` on worker `worker` and waits for its result.
+    fn on<T, F>(workers: &ha_core::workers::Workers, worker: usize, work: F) -> T
+    where
+        T: Send + 'static,
+        F: std::future::Future<Output = T> + Send + 'static,
+    {
+        let (tx, rx) = std::sync::mpsc::channel();
+        workers.handles()[worker].spawn(async move {
+            let _ = tx.send(work.await);
+        });
+        rx.recv().expect("the worker answered")
+    }
+
+    async fn open_and_put_back(pool: Arc<ConnPool>) -> Option<std::net::SocketAddr> {
+        let conn = pool.connect("echo").await.ok()?;
+        let local = conn.stream.local_addr().ok();
+        pool.put_back(conn);
+        local
+    }
+
+    #[test]
+    fn a_worker_reuses_its_own_connections_first_and_adopts_the_others() {
+        let pool = pool(echo_server());
+        // One opened on a runtime that is gone by the time it is reused.
+        let gone = {
+            let pool = Arc::clone(&pool);
+            std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
+                runtime.block_on(open_and_put_back(pool))
+            })
+            .join()
+            .expect("thread")
+        };
+        let stop = tokio_util::sync::CancellationToken::new();
+        let workers = ha_core::workers::Workers::start("pool", 2, &stop).expect("workers");
+        let mine = on(&workers, 0, open_and_put_back(Arc::clone(&pool)));
+        let theirs = on(&workers, 1, open_and_put_back(Arc::clone(&pool)));
+        assert!(gone.is_some() && mine.is_some() && theirs.is_some());
+        // From worker 0: its own first though worker 1's is the newest, then worker 1's, then
+        // the one whose runtime is gone; each works from worker 0.
+        let pool2 = Arc::clone(&pool);
+        let taken = on(&workers, 0, async move {
+            let mut taken = Vec::new();
+            while let Some(mut conn) = pool2.pop_idle() {
+                let works = echoes(&mut conn).await;
+                taken.push((conn.stream.local_addr().ok(), works));
+            }
+            taken
+        });
+        assert_eq!(taken, [(mine, true), (theirs, true), (gone, true)]);
+        stop.cancel();
+    }
 }
