@@ -36,6 +36,17 @@ pub fn current() -> Option<usize> {
     CURRENT.with(Cell::get)
 }
 
+/// Of `items` kept oldest first (a pool's idle connections), the index of the newest one
+/// registered with the calling worker (`worker_of`), else of the newest of all; `None` when
+/// there are none.
+pub fn newest_here<T>(items: &[T], worker_of: impl Fn(&T) -> Option<usize>) -> Option<usize> {
+    let here = current();
+    items
+        .iter()
+        .rposition(|item| worker_of(item) == here)
+        .or_else(|| items.len().checked_sub(1))
+}
+
 /// The workers' runtimes; see the [module docs](self).
 #[derive(Debug, Clone)]
 pub struct Workers {
@@ -226,6 +237,15 @@ mod tests {
         }
         assert_eq!(current(), None);
         stop.cancel();
+    }
+
+    #[test]
+    fn the_newest_item_of_this_worker_goes_first_else_the_newest_of_all() {
+        // Off the workers, "this worker" is None.
+        let items = [Some(0), None, Some(1), None, Some(1)];
+        assert_eq!(newest_here(&items, |w| *w), Some(3));
+        assert_eq!(newest_here(&[Some(0), Some(1)], |w| *w), Some(1));
+        assert_eq!(newest_here::<Option<usize>>(&[], |w| *w), None);
     }
 
     #[test]

@@ -176,7 +176,7 @@ impl ConnPool {
     fn pop_healthy(&self) -> Option<BackendConn> {
         let here = ha_core::workers::current();
         loop {
-            let entry = self.take_idle(here)?;
+            let entry = self.take_idle()?;
             if entry.worker == here {
                 return Some(entry.conn);
             }
@@ -188,14 +188,11 @@ impl ConnPool {
         }
     }
 
-    fn take_idle(&self, here: Option<usize>) -> Option<Idle> {
+    fn take_idle(&self) -> Option<Idle> {
         let timeout = self.settings.load().idle_timeout.get();
         let mut idle = self.idle.lock().ok()?;
         loop {
-            let at = idle
-                .iter()
-                .rposition(|e| e.worker == here)
-                .or_else(|| idle.len().checked_sub(1))?;
+            let at = ha_core::workers::newest_here(&idle, |e| e.worker)?;
             let entry = idle.remove(at);
             if entry.since.elapsed() < timeout && entry.conn.is_healthy() {
                 return Some(entry);

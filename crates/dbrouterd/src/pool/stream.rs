@@ -9,26 +9,13 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
-#[derive(Debug)]
-pub enum BackendStream {
-    Plain(TcpStream),
-    Tls(Box<TlsStream<Movable>>),
-    /// Only while the TLS handshake runs (or after it failed): reads and writes fail.
-    Detached,
-}
+use crate::tls::stream::detached;
+use crate::tls::Switching;
 
-fn detached() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::NotConnected,
-        "the backend connection is switching to TLS",
-    )
-}
+/// A backend connection's stream; its TCP stream under TLS can move ([`Movable`]).
+pub type BackendStream = Switching<TlsStream<Movable>>;
 
 impl BackendStream {
-    pub fn is_tls(&self) -> bool {
-        matches!(self, BackendStream::Tls(_))
-    }
-
     fn tcp(&self) -> Option<&TcpStream> {
         match self {
             BackendStream::Plain(s) => Some(s),
@@ -117,50 +104,6 @@ impl AsyncWrite for Movable {
         match self.get_mut().0.as_mut() {
             Some(s) => Pin::new(s).poll_shutdown(cx),
             None => Poll::Ready(Err(detached())),
-        }
-    }
-}
-
-impl AsyncRead for BackendStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            BackendStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            BackendStream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-            BackendStream::Detached => Poll::Ready(Err(detached())),
-        }
-    }
-}
-
-impl AsyncWrite for BackendStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            BackendStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            BackendStream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-            BackendStream::Detached => Poll::Ready(Err(detached())),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            BackendStream::Plain(s) => Pin::new(s).poll_flush(cx),
-            BackendStream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-            BackendStream::Detached => Poll::Ready(Err(detached())),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            BackendStream::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            BackendStream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-            BackendStream::Detached => Poll::Ready(Err(detached())),
         }
     }
 }

@@ -8,7 +8,7 @@
 //! goes on inside TLS (see `session::handshake`).
 
 pub mod backend;
-mod stream;
+pub(crate) mod stream;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -19,7 +19,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::config::ListenerTls;
 
-pub use stream::{ClientStream, Rewind};
+pub use stream::{ClientStream, Rewind, Switching};
 
 /// How long a client that asked for TLS has to finish the TLS handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);

@@ -134,7 +134,7 @@ impl ConnPool {
     pub fn pop_idle(&self) -> Option<Conn> {
         let here = ha_core::workers::current();
         loop {
-            let entry = self.take_idle(here)?;
+            let entry = self.take_idle()?;
             if entry.worker == here {
                 return Some(entry.conn);
             }
@@ -146,14 +146,11 @@ impl ConnPool {
 
     /// Takes the idle connection [`ConnPool::pop_idle`] wants (one still usable), under the
     /// lock.
-    fn take_idle(&self, here: Option<usize>) -> Option<Idle> {
+    fn take_idle(&self) -> Option<Idle> {
         let generation = self.target.generation();
         let mut idle = self.lock();
         loop {
-            let at = idle
-                .iter()
-                .rposition(|e| e.worker == here)
-                .or_else(|| idle.len().checked_sub(1))?;
+            let at = ha_core::workers::newest_here(&idle, |e| e.worker)?;
             let entry = idle.remove(at);
             if entry.since.elapsed() >= self.settings.idle_timeout {
                 continue;
