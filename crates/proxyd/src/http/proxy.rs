@@ -286,7 +286,10 @@ async fn forward(
                     Ok(Err(
                         e @ (ExchangeError::SendTimeout(_) | ExchangeError::ReadTimeout(_)),
                     )) => Err(e.to_string()),
-                    Err(_) => Err(format!("no answer within the retry time limit ({wait:?})")),
+                    Err(_) => Err(format!(
+                        "no answer within what was left of the retry time limit ({:?})",
+                        retry_left.unwrap_or_default()
+                    )),
                 }
             }
             None => {
