@@ -155,8 +155,13 @@ pub fn assess_reader(check: &Check, ctx: &ReadContext) -> Result<Option<u64>, Un
         if ctx.writer_down {
             return Ok(None);
         }
+        let why = if r.last_error.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", r.last_error)
+        };
         return Err(Unusable::Broken(format!(
-            "replication IO thread not running (master {})",
+            "replication IO thread not running (master {}){why}",
             r.master
         )));
     }
@@ -244,6 +249,18 @@ mod tests {
             assess_reader(&c, &ctx(None)),
             Err(Unusable::Down("connection refused".into()))
         );
+        // A stopped IO thread says why, as the server does.
+        let mut c = replica(Some(0), None);
+        if let Some(r) = c.replication.as_mut() {
+            r.io_running = false;
+            r.last_error = "Got fatal error 1236 from master".into();
+        }
+        match assess_reader(&c, &ctx(None)) {
+            Err(Unusable::Broken(why)) => {
+                assert!(why.ends_with(": Got fatal error 1236 from master"), "{why}")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
