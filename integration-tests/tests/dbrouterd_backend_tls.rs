@@ -76,6 +76,13 @@ fn seen(router: &TlsDbrouter, user: &str, password: &str) -> anyhow::Result<Stri
     )
 }
 
+/// The backends as dbrouterd's status shows them.
+fn backends_in_status(router: &TlsDbrouter) -> Option<Vec<serde_json::Value>> {
+    let status: serde_json::Value =
+        serde_json::from_str(&router.daemon.request(r#"{"cmd":"status"}"#)).ok()?;
+    status["data"]["service"]["backends"].as_array().cloned()
+}
+
 /// Waits until dbrouterd's log says `what` (the monitor's reason for a server being down).
 fn logged(router: &TlsDbrouter, what: &str) {
     wait_until(
@@ -133,9 +140,7 @@ fn dbrouterd_reaches_servers_over_verified_tls_and_refuses_what_it_cannot_verify
         "the monitor to see every server up over TLS",
         Duration::from_secs(30),
         || {
-            let status: serde_json::Value =
-                serde_json::from_str(&verifying.daemon.request(r#"{"cmd":"status"}"#)).ok()?;
-            let backends = status["data"]["service"]["backends"].as_array()?.clone();
+            let backends = backends_in_status(&verifying)?;
             let all = backends.iter().all(|b| {
                 b["state"] == "up" && b["tls"] == "verify_identity" && b["reachable"] == true
             });
@@ -151,10 +156,7 @@ fn dbrouterd_reaches_servers_over_verified_tls_and_refuses_what_it_cannot_verify
         "the monitor's refusal in status",
         Duration::from_secs(30),
         || {
-            let status: serde_json::Value =
-                serde_json::from_str(&plain.daemon.request(r#"{"cmd":"status"}"#)).ok()?;
-            let backends = status["data"]["service"]["backends"].as_array()?.clone();
-            backends
+            backends_in_status(&plain)?
                 .iter()
                 .all(|b| {
                     b["state"] == "down"
