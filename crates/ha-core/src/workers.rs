@@ -36,6 +36,12 @@ pub fn current() -> Option<usize> {
     CURRENT.with(Cell::get)
 }
 
+/// `stream` registered with the calling runtime's reactor instead of the one it was registered
+/// with: a connection moving to another worker (call it under that worker's context).
+pub fn adopt(stream: TcpStream) -> io::Result<TcpStream> {
+    TcpStream::from_std(stream.into_std()?)
+}
+
 /// Of `items` kept oldest first (a pool's idle connections), the index of the newest one
 /// registered with the calling worker (`worker_of`), else of the newest of all; `None` when
 /// there are none.
@@ -151,10 +157,10 @@ impl Workers {
         } else {
             // Moved as a plain descriptor: the accepting worker's reactor lets go of it and
             // the target's takes it (registered from here, under the target's context).
-            let moved = stream.into_std().and_then(|stream| {
+            let moved = {
                 let _target = self.handles[target].enter();
-                TcpStream::from_std(stream)
-            });
+                adopt(stream)
+            };
             match moved {
                 Ok(stream) => stream,
                 Err(e) => {

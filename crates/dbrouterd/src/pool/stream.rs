@@ -39,28 +39,18 @@ impl BackendStream {
     /// registered with (a connection moving to another worker). On an error the stream is
     /// left unusable.
     pub fn adopt(&mut self) -> io::Result<()> {
-        match self {
-            BackendStream::Plain(_) => {
-                let BackendStream::Plain(tcp) = std::mem::replace(self, BackendStream::Detached)
-                else {
-                    return Ok(());
-                };
-                *self = BackendStream::Plain(reregister(tcp)?);
-                Ok(())
-            }
-            BackendStream::Tls(tls) => {
-                let movable = tls.get_mut().0;
-                let tcp = movable.0.take().ok_or_else(detached)?;
-                movable.0 = Some(reregister(tcp)?);
-                Ok(())
-            }
-            BackendStream::Detached => Err(detached()),
+        if let BackendStream::Tls(tls) = self {
+            let movable = tls.get_mut().0;
+            let tcp = movable.0.take().ok_or_else(detached)?;
+            movable.0 = Some(ha_core::workers::adopt(tcp)?);
+            return Ok(());
         }
+        let BackendStream::Plain(tcp) = std::mem::replace(self, BackendStream::Detached) else {
+            return Err(detached());
+        };
+        *self = BackendStream::Plain(ha_core::workers::adopt(tcp)?);
+        Ok(())
     }
-}
-
-fn reregister(tcp: TcpStream) -> io::Result<TcpStream> {
-    TcpStream::from_std(tcp.into_std()?)
 }
 
 /// The TCP stream under a backend's TLS, which can be taken out and registered again

@@ -263,7 +263,7 @@ impl ConnPool {
 /// `None` (the connection dropped) when that fails.
 fn adopt(conn: Conn) -> Option<Conn> {
     let Conn { stream, buf } = conn;
-    match stream.into_std().and_then(TcpStream::from_std) {
+    match ha_core::workers::adopt(stream) {
         Ok(stream) => Some(Conn { stream, buf }),
         Err(e) => {
             debug!(error = %e, "cannot move an idle server connection to this worker");
