@@ -1,7 +1,8 @@
 //! [`Rewind`]: a connection with bytes already read from it put back in front. A daemon that
 //! reads ahead and then hands the socket to another layer replays what it read first: proxyd
 //! when an HTTP/1.1 connection turns into HTTP/2 or a WebSocket tunnel, dbrouterd when the
-//! first TLS bytes arrived in the same read as the client's SSLRequest.
+//! first TLS bytes arrived in the same read as the client's SSLRequest. And
+//! [`nothing_to_read`], the check of an idle pooled connection before reuse.
 
 use std::io;
 use std::pin::Pin;
@@ -10,6 +11,14 @@ use std::task::{Context, Poll};
 use bytes::{Buf, Bytes};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+
+/// Whether nothing is waiting to be read from `stream` now (no end of stream, no error, no
+/// stray bytes): an idle connection that is still fit to reuse. One non-blocking read; a byte
+/// it finds is consumed, so a connection that fails the check must be dropped.
+pub fn nothing_to_read(stream: &TcpStream) -> bool {
+    let mut probe = [0u8; 1];
+    matches!(stream.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+}
 
 #[derive(Debug)]
 pub struct Rewind {

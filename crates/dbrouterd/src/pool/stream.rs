@@ -29,10 +29,7 @@ impl BackendStream {
     /// reads to find out is lost, so call it only on a connection about to be discarded if
     /// the answer is no.
     pub fn idle_and_open(&self) -> bool {
-        let mut probe = [0u8; 1];
-        self.tcp().is_some_and(|tcp| {
-            matches!(tcp.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
-        })
+        self.tcp().is_some_and(ha_core::io::nothing_to_read)
     }
 
     /// Registers the socket with the calling runtime's reactor instead of the one it was

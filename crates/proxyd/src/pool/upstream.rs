@@ -127,10 +127,9 @@ impl ConnPool {
     }
 
     /// The most recently used idle connection not idle too long, and still to one of the
-    /// server's addresses when its host name moved. It may have been closed by the server
-    /// meanwhile: see [`is_open`].
-    /// The newest idle connection registered on the calling worker, else the newest of any
-    /// other, moved to this worker's reactor; see the [module docs](self).
+    /// server's addresses when its host name moved: the newest registered on the calling
+    /// worker, else the newest of any other, moved to this worker's reactor (see the
+    /// [module docs](self)). It may have been closed by the server meanwhile: see [`is_open`].
     pub fn pop_idle(&self) -> Option<Conn> {
         let here = ha_core::workers::current();
         loop {
@@ -256,9 +255,6 @@ impl ConnPool {
     }
 }
 
-/// Whether an idle connection is still open: nothing (no end of stream, no stray bytes) is
-/// waiting to be read from it. Costs a system call; used before sending a body that could
-/// not be sent again.
 /// `conn` registered with the calling runtime's reactor instead of the one that opened it;
 /// `None` (the connection dropped) when that fails.
 fn adopt(conn: Conn) -> Option<Conn> {
@@ -272,9 +268,11 @@ fn adopt(conn: Conn) -> Option<Conn> {
     }
 }
 
+/// Whether an idle connection is still open: nothing (no end of stream, no stray bytes) is
+/// waiting to be read from it. Costs a system call; used before sending a body that could
+/// not be sent again.
 pub fn is_open(conn: &Conn) -> bool {
-    let mut probe = [0u8; 1];
-    matches!(conn.stream.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+    ha_core::io::nothing_to_read(&conn.stream)
 }
 
 /// The error and its causes, e.g. "connection closed before message completed".
