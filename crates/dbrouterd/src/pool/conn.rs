@@ -489,10 +489,7 @@ impl BackendConn {
     async fn write_packet(&mut self, payload: &[u8], seq: u8) -> Result<(), ConnError> {
         self.wbuf.clear();
         encode_packet(payload, seq, &mut self.wbuf);
-        let mut result = self.stream.write_all(&self.wbuf).await;
-        if result.is_ok() && self.stream.is_tls() {
-            result = self.stream.flush().await;
-        }
+        let result = write_out(&mut self.stream, &self.wbuf).await;
         result.map_err(|e| self.io(e))
     }
 
@@ -558,13 +555,8 @@ impl BackendConn {
                 }
                 None => (vec![0, 0, 0, seq], true),
             };
-            if let Err(e) = self.stream.write_all(&bytes).await {
+            if let Err(e) = write_out(&mut self.stream, &bytes).await {
                 return Err(RelayError::Backend(self.io(e)));
-            }
-            if self.stream.is_tls() {
-                if let Err(e) = self.stream.flush().await {
-                    return Err(RelayError::Backend(self.io(e)));
-                }
             }
             seq = seq_after(&bytes, seq);
             if last {
@@ -688,6 +680,13 @@ impl BackendConn {
         }
         Ok(packets)
     }
+}
+
+/// Writes `bytes` whole and flushes them: TLS holds written bytes in its own buffer until
+/// flushed (on plain TCP the flush does nothing).
+async fn write_out(stream: &mut BackendStream, bytes: &[u8]) -> io::Result<()> {
+    stream.write_all(bytes).await?;
+    stream.flush().await
 }
 
 /// A relay failed on one side or the other.
