@@ -31,7 +31,7 @@ use bytes::BytesMut;
 use hyper::{Method, Request, StatusCode, Version};
 use hyper_util::rt::TokioExecutor;
 use hyper_util::server::conn::auto;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
@@ -218,7 +218,7 @@ fn head_at_hand(reader: &OwnedReadHalf, buf: &mut BytesMut) -> AtHand {
     if buf.capacity() == buf.len() {
         buf.reserve(if buf.is_empty() { HEAD_READ } else { buf.len() });
     }
-    match reader.try_read_buf(buf) {
+    match ha_core::io::try_read_buf(reader.as_ref(), buf) {
         Ok(0) if buf.is_empty() => return AtHand::Head(Ok(None)),
         Ok(0) => {
             return AtHand::Head(Err(ReadError::Head(HeadError::Malformed(
@@ -253,7 +253,9 @@ async fn read_head(
         if buf.capacity() == buf.len() {
             buf.reserve(if buf.is_empty() { HEAD_READ } else { buf.len() });
         }
-        let n = reader.read_buf(buf).await.map_err(ReadError::Io)?;
+        let n = ha_core::io::read_buf(reader.as_ref(), buf)
+            .await
+            .map_err(ReadError::Io)?;
         if n == 0 {
             return if buf.is_empty() {
                 Ok(None)

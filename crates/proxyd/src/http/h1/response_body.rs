@@ -228,14 +228,8 @@ fn closed_early() -> io::Error {
 
 /// Reads what the server has sent into the connection's buffer; `Ok(0)` at its end.
 fn fill(conn: &mut Conn, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-    loop {
-        ready!(conn.stream.poll_read_ready(cx))?;
-        conn.buf.reserve(READ_SIZE);
-        match conn.stream.try_read_buf(&mut conn.buf) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            result => return Poll::Ready(result),
-        }
-    }
+    conn.buf.reserve(READ_SIZE);
+    ha_core::io::poll_read_buf(&conn.stream, cx, &mut conn.buf)
 }
 
 #[cfg(test)]

@@ -284,7 +284,7 @@ async fn send_or_early_answer(
                     }
                 }
             },
-            read = reader.read_buf(buf) => match read {
+            read = ha_core::io::read_buf(reader.as_ref(), buf) => match read {
                 // Closed or broken without an answer: the write side says why, or the
                 // response read after it does.
                 Ok(0) | Err(_) => return sending.await.map(|()| Sent::Whole),
@@ -437,7 +437,7 @@ async fn read_response(conn: &mut Conn, head_request: bool) -> Result<ResponseHe
             conn.buf
                 .reserve(HEAD_READ.max(conn.buf.len()).min(MAX_RESPONSE_HEAD));
         }
-        match conn.stream.read_buf(&mut conn.buf).await {
+        match ha_core::io::read_buf(&conn.stream, &mut conn.buf).await {
             Ok(0) => {
                 return Err(Failed {
                     why: "server closed the connection before answering".into(),
