@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Benchmarks proxyd against nginx and HAProxy, and direct to the backend, in one run:
 # the same backend (nginx answering a fixed 13-byte body), the same worker count (1, then
-# every core), the same wrk load. Then the memory of each proxy holding 10,000 idle
+# every core), the same wrk load, the same forwarding headers (X-Forwarded-For, -Proto, -Host
+# and Forwarded, which proxyd always sends and nginx and HAProxy send when configured to, as
+# most of their configurations are). Then the memory of each proxy holding 10,000 idle
 # keep-alive client connections. Writes the table into docs/benchmarks.md (proxy section).
 #
 #   scripts/bench/proxy.sh            # DURATION=10s CONNECTIONS=64 by default
@@ -61,7 +63,14 @@ http {
   upstream app { server 127.0.0.1:$BACKEND_PORT; keepalive 64; }
   server {
     listen 127.0.0.1:$NGINX_PORT;
-    location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; }
+    location / {
+      proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection "";
+      proxy_set_header Host \$host;
+      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto \$scheme;
+      proxy_set_header X-Forwarded-Host \$host;
+      proxy_set_header Forwarded "for=\$remote_addr;host=\$host;proto=\$scheme";
+    }
   }
 }
 CONF
@@ -83,6 +92,10 @@ frontend web
   default_backend app
 backend app
   http-reuse always
+  option forwardfor
+  http-request set-header X-Forwarded-Proto http
+  http-request set-header X-Forwarded-Host %[req.hdr(host)]
+  http-request set-header Forwarded "for=%[src];host=%[req.hdr(host)];proto=http"
   server s1 127.0.0.1:$BACKEND_PORT
 CONF
   haproxy -f "$WORK/haproxy.cfg" -db & PIDS+=($!)
