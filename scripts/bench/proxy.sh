@@ -221,6 +221,7 @@ TABLE="$WORK/table.md"
   echo "Measured $(date -u +%Y-%m-%d) on $(nproc) cores ($(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | sed 's/^ *//')),"
   echo "$(nginx -v 2>&1 | sed 's/.*: //'), HAProxy $(haproxy -v | awk 'NR==1 {print $3}'), wrk -t2 -c$CONNECTIONS -d$DURATION, all on one host"
   echo "(so the load generator, the backend and the proxy share the cores). Backend: nginx returning a 13-byte body."
+  echo "Every proxy adds the same forwarding headers (X-Forwarded-For, X-Forwarded-Proto, X-Forwarded-Host, Forwarded)."
   echo "Produced by \`scripts/bench/proxy.sh\` (DURATION=$DURATION CONNECTIONS=$CONNECTIONS IDLE=$IDLE)."
   echo "CPU per request: the proxy's user + system time (all its processes) over the run, divided by the requests."
   echo
