@@ -418,27 +418,6 @@ impl DbTopology {
     /// replicate from no one and servers whose replication was stopped are left out; a replication
     /// error fails the wait at once.
     pub fn wait_replicated_from(&self, source: &DbServer, within: Duration) -> Result<()> {
-        self.wait_caught_up(source, within, false).map(|_| ())
-    }
-
-    /// As [`DbTopology::wait_replicated_from`], but a replica whose IO thread stopped because it
-    /// holds a transaction `source` never had (error 1236: it diverged, as an asynchronous
-    /// replica does when the old primary died after sending it a transaction the standby
-    /// never received) is left out instead of waited for; their names are returned.
-    pub fn wait_replicated_from_or_diverged(
-        &self,
-        source: &DbServer,
-        within: Duration,
-    ) -> Result<Vec<&'static str>> {
-        self.wait_caught_up(source, within, true)
-    }
-
-    fn wait_caught_up(
-        &self,
-        source: &DbServer,
-        within: Duration,
-        allow_diverged: bool,
-    ) -> Result<Vec<&'static str>> {
         if !self.is_running(source) {
             bail!(
                 "{}: the {} is not running, so nothing replicates from it",
@@ -453,10 +432,8 @@ impl DbTopology {
             source.name
         );
         let mut behind = Vec::new();
-        let mut diverged = Vec::new();
         poll_until(within, &what, || {
             behind.clear();
-            diverged.clear();
             for server in self
                 .servers
                 .iter()
@@ -472,13 +449,6 @@ impl DbTopology {
                 let Some(status) = status.filter(|s| !s.is_stopped()) else {
                     continue;
                 };
-                if allow_diverged
-                    && status.io_running == "No"
-                    && status.last_io_error.contains("1236")
-                {
-                    diverged.push(server.name);
-                    continue;
-                }
                 if !status.last_sql_error.is_empty() {
                     bail!(
                         "{}: replication on the {} failed: {}",
@@ -512,8 +482,7 @@ impl DbTopology {
                 self.name,
                 behind.join(", ")
             )),
-        })?;
-        Ok(diverged)
+        })
     }
 }
 

@@ -18,6 +18,7 @@
 //! (`Monitor::follow_reload`). Its login and the backends are fixed at start: a reload that
 //! changes them is refused ([`crate::config::change`]).
 
+mod catch_up;
 pub mod check;
 pub mod gtid;
 pub mod metrics;

@@ -9,7 +9,8 @@
 //!
 //! Failover: hold writes, fence the old writer where it still answers, wait until the standby
 //! has applied everything it received (`gtid_slave_pos` covers `Gtid_IO_Pos`, or its SQL thread
-//! reports the relay log read), promote, repoint the replicas.
+//! reports the relay log read), take from the most advanced replica what it received and the
+//! standby did not (`catch_up`), promote, repoint the replicas.
 //!
 //! The decision is taken once among several dbrouterd instances: the promotion runs under the
 //! named lock `dbrouterd.topology` on the candidate, and re-reads the candidate's epoch under
@@ -117,24 +118,28 @@ impl Change<'_> {
         info!(kind = plan.kind.name(), from = ?from.as_ref().map(|n| &n.name), to = %to.name, epoch = plan.epoch, "topology change starts");
         self.topology.set_writer(None);
         let result = match plan.kind {
-            Kind::Switchover => self.switchover(from.as_ref(), &to, plan.epoch).await,
+            Kind::Switchover => self
+                .switchover(from.as_ref(), &to, plan.epoch)
+                .await
+                .map(|()| None),
             Kind::Failover => self.failover(from.as_ref(), &to, plan.epoch).await,
         };
         match &result {
-            Ok(()) => {
+            Ok(_) => {
                 info!(kind = plan.kind.name(), to = %to.name, epoch = plan.epoch, took = ?started.elapsed(), "new writer takes writes")
             }
             Err(e) => {
                 warn!(kind = plan.kind.name(), to = %to.name, error = %e, "topology change failed")
             }
         }
-        result?;
+        let caught_up = result?;
         let repointed = self.repoint(plan, &to).await;
         Ok(json!({
             "kind": plan.kind.name(),
             "from": from.map(|n| n.name.clone()),
             "writer": to.name,
             "epoch": plan.epoch,
+            "caught_up": caught_up,
             "repointed": repointed,
             "took_ms": started.elapsed().as_millis() as u64,
         }))
@@ -212,12 +217,13 @@ impl Change<'_> {
         self.promote(&mut new, to, epoch).await
     }
 
+    /// What the standby took from a replica that was ahead of it, when one was.
     async fn failover(
         &self,
         from: Option<&Arc<BackendNode>>,
         to: &Arc<BackendNode>,
         epoch: u64,
-    ) -> Result<(), ChangeError> {
+    ) -> Result<Option<Value>, ChangeError> {
         // Fence the old writer where it still answers, and learn what it has binlogged: the
         // standby must have that too before it takes over.
         let mut fenced: Option<(BackendConn, String)> = None;
@@ -255,7 +261,11 @@ impl Change<'_> {
                 }
             }
             self.drain_relay_log(&mut new, to).await?;
-            self.promote(&mut new, to, epoch).await
+            let caught_up = self
+                .catch_up_from_replicas(&mut new, to, from.map(|n| n.index))
+                .await;
+            self.promote(&mut new, to, epoch).await?;
+            Ok(caught_up)
         }
         .await;
         if let (Err(_), Some((mut old, _)), Some(from)) = (&result, fenced, from) {
