@@ -187,6 +187,7 @@ async fn run<S: Service>(
         vrrp_events: Mutex::new(VecDeque::new()),
     });
     let control_task = tokio::spawn(control.serve(handler.clone(), shutdown.clone()));
+    crate::memory::spawn_release();
     notify(&[
         Notify::Ready,
         Notify::Status(format!("{} serving", S::NAME)),

@@ -14,6 +14,7 @@ pub mod health;
 pub mod io;
 pub mod lifecycle;
 pub mod log;
+pub mod memory;
 pub mod metrics;
 pub mod tls;
 pub mod workers;
