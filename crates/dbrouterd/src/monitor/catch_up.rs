@@ -19,6 +19,7 @@ use tracing::{info, warn};
 
 use super::gtid::GtidPos;
 use super::promote::{Change, ChangeError};
+use super::repoint::{by_slave_pos, replicate};
 use super::sql::{self, quote};
 use crate::pool::BackendConn;
 use crate::topology::BackendNode;
@@ -58,8 +59,12 @@ impl Change<'_> {
                     continue;
                 }
             };
-            let Ok(theirs) = GtidPos::parse(&text) else {
-                continue;
+            let theirs = match GtidPos::parse(&text) {
+                Ok(pos) => pos,
+                Err(e) => {
+                    warn!(backend = %node.name, error = %e, "unreadable GTID position: not compared with the standby");
+                    continue;
+                }
             };
             let missing = mine.behind(&theirs);
             // Replicating from a server that lacks some of the standby's transactions fails
@@ -97,16 +102,7 @@ impl Change<'_> {
         let (host, port) = source.host_port().ok_or_else(|| {
             ChangeError::Refused(format!("cannot split address {}", source.address))
         })?;
-        sql::execute(new, "STOP SLAVE").await?;
-        sql::execute(
-            new,
-            &format!(
-                "CHANGE MASTER TO MASTER_HOST={}, MASTER_PORT={port}, MASTER_USE_GTID=slave_pos",
-                quote(host)
-            ),
-        )
-        .await?;
-        sql::execute(new, "START SLAVE").await?;
+        replicate(new, &by_slave_pos(host, port)).await?;
         let wait = format!(
             "SELECT MASTER_GTID_WAIT({}, {:.3})",
             quote(pos),

@@ -10,6 +10,7 @@ use tracing::warn;
 
 use super::promote::{Change, ChangeError, Kind, Plan};
 use super::sql::{self, quote};
+use crate::pool::BackendConn;
 use crate::topology::BackendNode;
 
 impl Change<'_> {
@@ -40,17 +41,11 @@ impl Change<'_> {
                     quote(password)
                 )
             } else {
-                format!(
-                    "CHANGE MASTER TO MASTER_HOST={}, MASTER_PORT={port}, MASTER_USE_GTID=slave_pos",
-                    quote(host)
-                )
+                by_slave_pos(host, port)
             };
             let result = async {
                 let mut conn = self.connect(node).await?;
-                sql::execute(&mut conn, "STOP SLAVE").await?;
-                sql::execute(&mut conn, &change).await?;
-                sql::execute(&mut conn, "START SLAVE").await?;
-                Ok::<_, ChangeError>(())
+                replicate(&mut conn, &change).await
             }
             .await;
             let outcome = match result {
@@ -64,4 +59,21 @@ impl Change<'_> {
         }
         Value::Object(out)
     }
+}
+
+/// `CHANGE MASTER` to `host:port` from the server's own `gtid_slave_pos`, keeping its
+/// replication credentials.
+pub(super) fn by_slave_pos(host: &str, port: u16) -> String {
+    format!(
+        "CHANGE MASTER TO MASTER_HOST={}, MASTER_PORT={port}, MASTER_USE_GTID=slave_pos",
+        quote(host)
+    )
+}
+
+/// Restarts the server's replication under `change` (a `CHANGE MASTER` statement).
+pub(super) async fn replicate(conn: &mut BackendConn, change: &str) -> Result<(), ChangeError> {
+    sql::execute(conn, "STOP SLAVE").await?;
+    sql::execute(conn, change).await?;
+    sql::execute(conn, "START SLAVE").await?;
+    Ok(())
 }
