@@ -22,6 +22,18 @@ pub fn nothing_to_read(stream: &TcpStream) -> bool {
     matches!(stream.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
 }
 
+/// Gives `buf` at least `min` bytes of spare capacity before a read, reserving `size` when it
+/// has less. `read_buf` into a `BytesMut` whose capacity is used up is given 64 bytes, so a
+/// buffer whose front keeps being advanced or split off (each packet taken out of it) would
+/// otherwise end up reading one packet in several system calls. When what is left in `buf`
+/// is small and nothing else shares it, `reserve` moves it to the front of the allocation it
+/// has instead of allocating.
+pub fn make_room(buf: &mut BytesMut, min: usize, size: usize) {
+    if buf.capacity() - buf.len() < min {
+        buf.reserve(size.max(min));
+    }
+}
+
 /// Reads what `stream` has into the spare capacity of `buf` (64 bytes are reserved when it has
 /// none), waiting until it is readable; `Ok(0)` at the end of the stream. As
 /// [`try_read_buf`], a read that leaves room in `buf` ends the socket's readiness.
@@ -156,6 +168,31 @@ mod tests {
         let mut all = String::new();
         rewound.read_to_string(&mut all).await.expect("read");
         assert_eq!(all, "hello world");
+    }
+
+    #[test]
+    fn a_buffer_whose_front_was_taken_gets_room_back_before_a_read() {
+        let mut buf = BytesMut::with_capacity(1024);
+        // Packets taken off the front, as a codec does, until no room is left.
+        let mut taken = Vec::new();
+        while buf.capacity() > buf.len() {
+            buf.extend_from_slice(&[7u8; 100][..(buf.capacity() - buf.len()).min(100)]);
+            taken.push(buf.split_to(buf.len().min(90)));
+        }
+        drop(taken);
+        let before = buf.capacity() - buf.len();
+        make_room(&mut buf, 256, 1024);
+        assert!(before < 256, "{before} bytes of room before");
+        assert!(
+            buf.capacity() - buf.len() >= 1024,
+            "room {}",
+            buf.capacity() - buf.len()
+        );
+        assert!(buf.iter().all(|b| *b == 7), "what was left is kept");
+        // Enough room already: nothing changes.
+        let cap = buf.capacity();
+        make_room(&mut buf, 256, 4096);
+        assert_eq!(buf.capacity(), cap);
     }
 
     /// Whether `stream` still says it is readable, without waiting.

@@ -41,6 +41,11 @@ use crate::protocol::{
 use crate::topology::BackendNode;
 use crate::users::BackendSecret;
 
+/// What a read from the server is given: the buffer's size, and the least room left in it
+/// before a read ([`ha_core::io::make_room`]).
+const READ_SIZE: usize = 16 * 1024;
+const READ_ROOM: usize = 4 * 1024;
+
 /// Why a backend connection could not be opened or used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnError {
@@ -161,7 +166,7 @@ impl BackendConn {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut conn = BackendConn {
             stream: BackendStream::Plain(stream),
-            rbuf: BytesMut::with_capacity(16 * 1024),
+            rbuf: BytesMut::with_capacity(READ_SIZE),
             wbuf: BytesMut::with_capacity(4 * 1024),
             caps: Capabilities::empty(),
             node,
@@ -451,6 +456,7 @@ impl BackendConn {
     }
 
     async fn fill(&mut self) -> Result<(), ConnError> {
+        ha_core::io::make_room(&mut self.rbuf, READ_ROOM, READ_SIZE);
         match self.stream.read_buf(&mut self.rbuf).await {
             Ok(0) => {
                 self.broken = true;

@@ -19,6 +19,11 @@ use crate::protocol::{
 };
 use crate::tls::{ClientStream, Rewind, HANDSHAKE_TIMEOUT};
 
+/// What a read from the client is given: the buffer's size, and the least room left in it
+/// before a read ([`ha_core::io::make_room`]).
+const READ_SIZE: usize = 8 * 1024;
+const READ_ROOM: usize = 2 * 1024;
+
 /// Why reading from the client stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -48,7 +53,7 @@ impl ClientConn {
         let _ = stream.set_nodelay(true);
         ClientConn {
             stream: ClientStream::Plain(stream),
-            rbuf: BytesMut::with_capacity(8 * 1024),
+            rbuf: BytesMut::with_capacity(READ_SIZE),
             wbuf: BytesMut::with_capacity(8 * 1024),
             codec: PacketCodec::new(max_packet_size),
             caps: Capabilities::PROTOCOL_41,
@@ -98,6 +103,7 @@ impl ClientConn {
             if let Some(packet) = self.codec.decode(&mut self.rbuf)? {
                 return Ok(packet);
             }
+            ha_core::io::make_room(&mut self.rbuf, READ_ROOM, READ_SIZE);
             if self.stream.read_buf(&mut self.rbuf).await? == 0 {
                 return Err(ClientError::Closed);
             }
@@ -163,6 +169,7 @@ impl ResponseSink for ClientConn {
                     return Ok(Some(framed));
                 }
                 Ok(None) => {
+                    ha_core::io::make_room(&mut self.rbuf, READ_ROOM, READ_SIZE);
                     if self.stream.read_buf(&mut self.rbuf).await? == 0 {
                         return Err(io::ErrorKind::UnexpectedEof.into());
                     }
