@@ -38,13 +38,7 @@ pub fn make_room(buf: &mut BytesMut, min: usize, size: usize) {
 /// none), waiting until it is readable; `Ok(0)` at the end of the stream. As
 /// [`try_read_buf`], a read that leaves room in `buf` ends the socket's readiness.
 pub async fn read_buf(stream: &TcpStream, buf: &mut BytesMut) -> io::Result<usize> {
-    loop {
-        stream.readable().await?;
-        match try_read_buf(stream, buf) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            read => return read,
-        }
-    }
+    std::future::poll_fn(|cx| poll_read_buf(stream, cx, buf)).await
 }
 
 /// [`read_buf`] as a poll function, for the `poll_*` methods of bodies and streams.

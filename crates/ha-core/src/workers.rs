@@ -53,6 +53,26 @@ pub fn newest_here<T>(items: &[T], worker_of: impl Fn(&T) -> Option<usize>) -> O
         .or_else(|| items.len().checked_sub(1))
 }
 
+/// The first item that `take` gives (each with the worker its socket is registered with) that
+/// is registered with the calling worker, or that `adopt` moves to it; items `adopt` cannot
+/// move are dropped. `None` once `take` has none left. What a pool shared by the workers
+/// hands out: its own first ([`newest_here`]), another's only once moved here.
+pub fn take_here<T>(
+    mut take: impl FnMut() -> Option<(T, Option<usize>)>,
+    mut adopt: impl FnMut(T) -> Option<T>,
+) -> Option<T> {
+    let here = current();
+    loop {
+        let (item, worker) = take()?;
+        if worker == here {
+            return Some(item);
+        }
+        if let Some(item) = adopt(item) {
+            return Some(item);
+        }
+    }
+}
+
 /// The workers' runtimes; see the [module docs](self).
 #[derive(Debug, Clone)]
 pub struct Workers {

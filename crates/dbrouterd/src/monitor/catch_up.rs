@@ -46,12 +46,7 @@ impl Change<'_> {
             if node.index == to.index || Some(node.index) == from {
                 continue;
             }
-            let pos = async {
-                let mut conn = self.connect(node).await?;
-                let text = sql::query(&mut conn, "SELECT @@gtid_current_pos").await?;
-                Ok::<_, ChangeError>(text.first(0).unwrap_or_default().to_string())
-            }
-            .await;
+            let pos = async { current_pos_text(&mut self.connect(node).await?).await }.await;
             let text = match pos {
                 Ok(text) => text,
                 Err(e) => {
@@ -118,7 +113,12 @@ impl Change<'_> {
     }
 }
 
+/// The server's `gtid_current_pos`, as it writes it.
+async fn current_pos_text(conn: &mut BackendConn) -> Result<String, ChangeError> {
+    let rows = sql::query(conn, "SELECT @@gtid_current_pos").await?;
+    Ok(rows.first(0).unwrap_or_default().to_string())
+}
+
 async fn current_pos(conn: &mut BackendConn) -> Result<GtidPos, ChangeError> {
-    let text = sql::query(conn, "SELECT @@gtid_current_pos").await?;
-    GtidPos::parse(text.first(0).unwrap_or_default()).map_err(ChangeError::Refused)
+    GtidPos::parse(&current_pos_text(conn).await?).map_err(ChangeError::Refused)
 }

@@ -174,18 +174,16 @@ impl ConnPool {
     /// of any other, moved to this worker's reactor: a session's every statement then waits
     /// on its own thread's reactor, not on another worker's that would have to wake it.
     fn pop_healthy(&self) -> Option<BackendConn> {
-        let here = ha_core::workers::current();
-        loop {
-            let entry = self.take_idle()?;
-            if entry.worker == here {
-                return Some(entry.conn);
-            }
-            let mut conn = entry.conn;
-            match conn.adopt() {
-                Ok(()) => return Some(conn),
-                Err(e) => debug!(error = %e, "idle connection not moved to this worker; closed"),
-            }
-        }
+        ha_core::workers::take_here(
+            || self.take_idle().map(|e| (e.conn, e.worker)),
+            |mut conn| match conn.adopt() {
+                Ok(()) => Some(conn),
+                Err(e) => {
+                    debug!(error = %e, "idle connection not moved to this worker; closed");
+                    None
+                }
+            },
+        )
     }
 
     fn take_idle(&self) -> Option<Idle> {

@@ -97,14 +97,19 @@ impl ClientConn {
         Ok(())
     }
 
+    /// Reads what the client sent into the read buffer, with room for it; `Ok(0)` at the end.
+    async fn fill(&mut self) -> io::Result<usize> {
+        ha_core::io::make_room(&mut self.rbuf, READ_ROOM, READ_SIZE);
+        self.stream.read_buf(&mut self.rbuf).await
+    }
+
     /// The next whole packet, with the sequence id the codec expects.
     pub async fn read_packet(&mut self) -> Result<Packet, ClientError> {
         loop {
             if let Some(packet) = self.codec.decode(&mut self.rbuf)? {
                 return Ok(packet);
             }
-            ha_core::io::make_room(&mut self.rbuf, READ_ROOM, READ_SIZE);
-            if self.stream.read_buf(&mut self.rbuf).await? == 0 {
+            if self.fill().await? == 0 {
                 return Err(ClientError::Closed);
             }
         }
@@ -169,8 +174,7 @@ impl ResponseSink for ClientConn {
                     return Ok(Some(framed));
                 }
                 Ok(None) => {
-                    ha_core::io::make_room(&mut self.rbuf, READ_ROOM, READ_SIZE);
-                    if self.stream.read_buf(&mut self.rbuf).await? == 0 {
+                    if self.fill().await? == 0 {
                         return Err(io::ErrorKind::UnexpectedEof.into());
                     }
                 }

@@ -131,16 +131,7 @@ impl ConnPool {
     /// worker, else the newest of any other, moved to this worker's reactor (see the
     /// [module docs](self)). It may have been closed by the server meanwhile: see [`is_open`].
     pub fn pop_idle(&self) -> Option<Conn> {
-        let here = ha_core::workers::current();
-        loop {
-            let entry = self.take_idle()?;
-            if entry.worker == here {
-                return Some(entry.conn);
-            }
-            if let Some(conn) = adopt(entry.conn) {
-                return Some(conn);
-            }
-        }
+        ha_core::workers::take_here(|| self.take_idle().map(|e| (e.conn, e.worker)), adopt)
     }
 
     /// Takes the idle connection [`ConnPool::pop_idle`] wants (one still usable), under the
