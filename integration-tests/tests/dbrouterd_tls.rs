@@ -1,7 +1,7 @@
 //! TLS between clients and dbrouterd, in front of the real MariaDB topology: the `mariadb`
 //! CLI over TLS (the server certificate verified against the test's own CA) with its queries
-//! routed as usual (checked by `@@server_id`), `caching_sha2_password` full authentication over
-//! TLS for a user configured with only a hash, a listener that requires TLS refusing plain
+//! routed as usual (checked by `@@server_id`), `caching_sha2_password` full authentication for
+//! a user configured with only a hash (over TLS, and without TLS by dbrouterd's RSA key), a listener that requires TLS refusing plain
 //! clients with ERROR 3159, and bad TLS bytes costing nobody else anything.
 
 use std::io::{Read, Write};
@@ -137,17 +137,37 @@ async fn tls_clients_through_dbrouterd() {
             .expect_err("a wrong password over TLS must fail");
         assert!(denied.to_string().contains("1045"), "{denied}");
     }
-    // Without TLS the hash-only user is switched to mysql_native_password instead.
+    // Without TLS the hash-only user's password comes encrypted with dbrouterd's RSA key,
+    // which the client asks for: the pair is generated for that first login (the log says
+    // so), and a wrong password is still refused.
+    let plain_sha2 = ["--skip-ssl", "--default-auth=caching_sha2_password"];
+    assert!(
+        !r.daemon.log_text().contains("generated an RSA key pair"),
+        "no key pair before a client needs one"
+    );
     let who = r
         .mariadb(
             "tls",
             "report",
             "reportpw",
-            &["--skip-ssl", "--default-auth=caching_sha2_password"],
+            &plain_sha2,
             "SELECT CURRENT_USER()",
         )
-        .expect("report without TLS");
+        .expect("report without TLS, by RSA");
     assert!(who.starts_with("report@"), "{who}");
+    let log = r.daemon.log_text();
+    assert!(
+        log.contains("generated an RSA key pair") && log.contains("bits=2048"),
+        "the RSA exchange was used: {log}"
+    );
+    let denied = r
+        .mariadb("tls", "report", "wrong", &plain_sha2, "SELECT 1")
+        .expect_err("a wrong password by RSA must fail");
+    assert!(denied.to_string().contains("1045"), "{denied}");
+    assert!(
+        !r.daemon.log_text().contains("reportpw"),
+        "the password never reaches the log"
+    );
 
     // A plain client on the same listener still works; it watches the bad input below.
     let mut bystander = Conn::new(

@@ -18,6 +18,7 @@
 //!   runs it; [`config`] the file's shape and checks; [`protocol`] the wire codec.
 
 pub mod classify;
+pub mod client_key;
 pub mod config;
 pub mod listener;
 pub mod monitor;

@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
+use crate::client_key::ClientKey;
 use crate::config::ListenerTls;
 use crate::router::Router;
 use crate::stats::Stats;
@@ -32,6 +33,8 @@ const DEFAULT_SERVER_VERSION: &str = "5.5.5-10.11.0-MariaDB";
 /// State every session reads.
 pub struct Shared {
     pub users: ArcSwap<Users>,
+    /// What caching_sha2_password clients without TLS encrypt their password with.
+    pub client_key: ClientKey,
     pub stats: Stats,
     pub topology: Arc<Topology>,
     pub next_connection_id: AtomicU32,
@@ -40,9 +43,10 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(users: Users, stats: Stats, topology: Topology) -> Self {
+    pub fn new(users: Users, client_key: ClientKey, stats: Stats, topology: Topology) -> Self {
         Shared {
             users: ArcSwap::from_pointee(users),
+            client_key,
             stats,
             topology: Arc::new(topology),
             next_connection_id: AtomicU32::new(1),

@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::info;
 
+use crate::client_key::ClientKey;
 use crate::config::Config;
 use crate::listener::{bind, load_tls, serve, Live, Serving, SessionThreads, Shared};
 use crate::monitor::promote::Kind;
@@ -74,8 +75,10 @@ impl Service for Dbrouterd {
             let backend_tls = BackendTls::load(&config.backend_tls)?;
             let topology = Topology::from_config(&config, backend_tls);
             let stats = Stats::register(ctx.metrics.registry(), &topology)?;
+            let client_key = ClientKey::load(config.rsa_private_key.as_deref())?;
             let shared = Arc::new(Shared::new(
                 Users::from_config(&config.users),
+                client_key,
                 stats,
                 topology,
             ));

@@ -29,6 +29,10 @@ pub fn needing_restart(running: &Config, new: &Config) -> Vec<String> {
         ("metrics", running.metrics != new.metrics),
         ("log", running.log != new.log),
         ("backend_tls", running.backend_tls != new.backend_tls),
+        (
+            "rsa_private_key",
+            running.rsa_private_key != new.rsa_private_key,
+        ),
     ];
     for (section, changed) in fixed {
         if changed {
@@ -134,5 +138,13 @@ mod tests {
             changes.iter().all(|c| !c.contains("x\"")),
             "no secret shown"
         );
+    }
+
+    #[test]
+    fn the_client_rsa_key_needs_a_restart() {
+        let old = config("");
+        let mut new = config("");
+        new.rsa_private_key = Some("/etc/ha/dbrouterd-rsa.pem".into());
+        assert_eq!(needing_restart(&old, &new), ["rsa_private_key changed"]);
     }
 }

@@ -36,6 +36,10 @@ pub struct Config {
     /// TLS from dbrouterd to the database servers (sessions' and the monitor's connections).
     #[serde(default)]
     pub backend_tls: BackendTls,
+    /// The RSA private key (PEM) `caching_sha2_password` clients without TLS encrypt their
+    /// password for; without it a 2048-bit pair is generated when first needed.
+    #[serde(default)]
+    pub rsa_private_key: Option<PathBuf>,
 }
 
 /// A password kept out of logs and `Debug` output.

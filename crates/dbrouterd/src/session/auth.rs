@@ -3,21 +3,23 @@
 //! - `caching_sha2_password` (MySQL 8 clients' default): the fast path is checked when the
 //!   cleartext password is configured, answered with `fast_auth_success`. For users with only a
 //!   hash the fast path cannot be checked, so dbrouterd asks for full authentication
-//!   (`perform_full_authentication`) when the client is on TLS and checks the cleartext it
-//!   sends against the hash. Without TLS dbrouterd does not do the RSA exchange (it holds no
-//!   key pair): it switches the client to `mysql_native_password` (AuthSwitchRequest) instead,
-//!   as it does for any other plugin; every current client supports that.
+//!   (`perform_full_authentication`) and checks the cleartext against the hash: sent as it is
+//!   inside TLS, or without TLS encrypted with dbrouterd's RSA public key, which the client
+//!   asks for (`0x02`) or already has ([`crate::client_key`]).
+//! - any other plugin: the client is switched to `mysql_native_password` (AuthSwitchRequest).
 //!
 //! A failed login gets ERR 1045 worded as the server words it; the secrets and the client's
 //! response never reach a log.
 
 use std::sync::Arc;
 
+use crate::client_key::ClientKey;
 use crate::protocol::auth::{
     scramble_native, verify_caching_sha2, Scramble, CACHING_SHA2_PASSWORD, NATIVE_PASSWORD,
 };
 use crate::protocol::caching_sha2::{
-    parse_cleartext, AUTH_MORE_DATA, FAST_AUTH_SUCCESS, PERFORM_FULL_AUTH,
+    parse_cleartext, ServerKey, AUTH_MORE_DATA, FAST_AUTH_SUCCESS, PERFORM_FULL_AUTH,
+    REQUEST_PUBLIC_KEY,
 };
 use crate::protocol::{ErrPacket, HandshakeResponse41};
 use crate::users::{UserEntry, Users};
@@ -28,6 +30,7 @@ use super::client::{ClientConn, ClientError};
 pub async fn authenticate(
     client: &mut ClientConn,
     users: &Users,
+    client_key: &ClientKey,
     response: &HandshakeResponse41,
     scramble: &Scramble,
 ) -> Result<Option<Arc<UserEntry>>, ClientError> {
@@ -39,6 +42,7 @@ pub async fn authenticate(
     let ok = check(
         client,
         &user,
+        client_key,
         response.auth_plugin_name.as_deref(),
         &response.auth_response,
         scramble,
@@ -51,20 +55,26 @@ pub async fn authenticate(
     Ok(Some(user))
 }
 
-/// Checks `user`'s answer to `scramble` made with `plugin` (asking for the cleartext over TLS,
-/// or switching the client to mysql_native_password, when needed). Also used by
-/// COM_CHANGE_USER.
+/// Checks `user`'s answer to `scramble` made with `plugin` (asking for the cleartext inside TLS
+/// or RSA-encrypted, or switching the client to mysql_native_password, when needed). Also
+/// used by COM_CHANGE_USER.
 pub async fn check(
     client: &mut ClientConn,
     user: &UserEntry,
+    client_key: &ClientKey,
     plugin: Option<&str>,
     auth_response: &[u8],
     scramble: &Scramble,
 ) -> Result<bool, ClientError> {
+    let plugin = plugin.unwrap_or(NATIVE_PASSWORD);
     let cleartext = user.credential.cleartext();
-    // The fast path needs the cleartext here; full authentication needs TLS.
-    let sha2_possible = cleartext.is_some() || client.is_tls();
-    let ok = match plugin.unwrap_or(NATIVE_PASSWORD) {
+    // The fast path needs the cleartext here; full authentication needs TLS or our RSA key.
+    let rsa = match plugin {
+        CACHING_SHA2_PASSWORD if cleartext.is_none() && !client.is_tls() => client_key.get().await,
+        _ => None,
+    };
+    let sha2_possible = cleartext.is_some() || client.is_tls() || rsa.is_some();
+    let ok = match plugin {
         NATIVE_PASSWORD => user.verify_native(scramble.as_bytes(), auth_response),
         CACHING_SHA2_PASSWORD if sha2_possible => {
             let mut response = auth_response.to_vec();
@@ -76,7 +86,7 @@ pub async fn check(
                     .await?;
                 response = client.read_packet().await?.payload.to_vec();
             }
-            check_caching_sha2(client, user, &response, scramble).await?
+            check_caching_sha2(client, user, rsa.as_deref(), &response, scramble).await?
         }
         _ => {
             client.send(&auth_switch(NATIVE_PASSWORD, scramble)).await?;
@@ -88,10 +98,12 @@ pub async fn check(
 }
 
 /// A `caching_sha2_password` response: the fast path against the cleartext password, or, for
-/// a user with only a hash (the caller made sure the client is on TLS), full authentication.
+/// a user with only a hash, full authentication (the caller made sure the client is on TLS or
+/// passed the RSA key).
 async fn check_caching_sha2(
     client: &mut ClientConn,
     user: &UserEntry,
+    rsa: Option<&ServerKey>,
     response: &[u8],
     scramble: &Scramble,
 ) -> Result<bool, ClientError> {
@@ -105,12 +117,23 @@ async fn check_caching_sha2(
     }
     // Only the hash is known: the fast path cannot be checked, the cleartext can.
     client.send(&[AUTH_MORE_DATA, PERFORM_FULL_AUTH]).await?;
-    let answer = client.read_packet().await?;
-    Ok(verify_cleartext(
-        user,
-        scramble,
-        parse_cleartext(&answer.payload),
-    ))
+    let mut answer = client.read_packet().await?.payload.to_vec();
+    let Some(key) = rsa.filter(|_| !client.is_tls()) else {
+        return Ok(verify_cleartext(user, scramble, parse_cleartext(&answer)));
+    };
+    if answer == [REQUEST_PUBLIC_KEY] {
+        let mut more = Vec::with_capacity(key.public_pem().len() + 1);
+        more.push(AUTH_MORE_DATA);
+        more.extend_from_slice(key.public_pem().as_bytes());
+        client.send(&more).await?;
+        answer = client.read_packet().await?.payload.to_vec();
+    }
+    // A client that had the key already (`--server-public-key-path`) sends the password
+    // encrypted straight away; anything that does not decrypt fails the login.
+    Ok(match key.decrypt_password(&answer, scramble.as_bytes()) {
+        Some(password) => verify_cleartext(user, scramble, &password),
+        None => false,
+    })
 }
 
 /// AuthSwitchRequest: the plugin's name and our scramble, each NUL-terminated.

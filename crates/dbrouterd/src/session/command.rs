@@ -366,6 +366,7 @@ impl Session {
                 super::auth::check(
                     &mut self.client,
                     u,
+                    &self.shared.client_key,
                     plugin.as_deref(),
                     &request.auth_response,
                     &self.scramble,

@@ -151,8 +151,15 @@ async fn connect(
             return None;
         }
     };
-    let user = match auth::authenticate(&mut client, &shared.users.load(), &response, &scramble)
-        .await
+    let users = shared.users.load();
+    let user = match auth::authenticate(
+        &mut client,
+        &users,
+        &shared.client_key,
+        &response,
+        &scramble,
+    )
+    .await
     {
         Ok(Some(user)) => user,
         Ok(None) => {
