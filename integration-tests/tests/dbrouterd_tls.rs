@@ -1,7 +1,8 @@
 //! TLS between clients and dbrouterd, in front of the real MariaDB topology: the `mariadb`
 //! CLI over TLS (the server certificate verified against the test's own CA) with its queries
 //! routed as usual (checked by `@@server_id`), `caching_sha2_password` full authentication for
-//! a user configured with only a hash (over TLS, and without TLS by dbrouterd's RSA key), a listener that requires TLS refusing plain
+//! a user configured with only a hash (over TLS, and without TLS by dbrouterd's RSA key), a
+//! user admitted over TLS only (`require_tls`), a listener that requires TLS refusing plain
 //! clients with ERROR 3159, and bad TLS bytes costing nobody else anything.
 
 use std::io::{Read, Write};
@@ -24,6 +25,15 @@ struct Setup {
 
 fn start() -> Setup {
     let db = DbTopology::start("dbr-tls").expect("MariaDB topology");
+    // A user dbrouterd admits over TLS only (`require_tls`).
+    db.root_sql(
+        db.primary(),
+        "CREATE USER 'secure'@'127.0.0.1' IDENTIFIED BY 'securepw'; \
+         GRANT SELECT ON *.* TO 'secure'@'127.0.0.1';",
+    )
+    .expect("create the TLS-only user");
+    db.wait_replicated(std::time::Duration::from_secs(60))
+        .expect("the user on every server");
     let backends = BackendSpec::topology(&db);
     let pool = "{ writers: [db1, db2], readers: [db3, db4] }";
     let router = TlsDbrouter::start(
@@ -43,6 +53,7 @@ fn start() -> Setup {
         &[
             "{ name: app, password: apppw }",
             "{ name: report, password_hash: \"*791C51FBA9525165285F44C57F2B3F5E11DDE6AC\" }",
+            "{ name: secure, password: securepw, require_tls: true }",
         ],
         "{ user: monitor, password: monitorpw }",
     )
@@ -185,6 +196,20 @@ async fn tls_clients_through_dbrouterd() {
         .await
         .expect("bystander query");
     assert_eq!(id.as_deref(), Some(PRIMARY));
+
+    // A user that requires TLS: in over TLS, refused without it even with its password.
+    let who = r
+        .mariadb("tls", "secure", "securepw", &tls, "SELECT CURRENT_USER()")
+        .expect("the TLS-only user over TLS");
+    assert!(who.starts_with("secure@"), "{who}");
+    let refused = r
+        .mariadb("tls", "secure", "securepw", &["--skip-ssl"], "SELECT 1")
+        .expect_err("the TLS-only user without TLS must be refused");
+    assert!(refused.to_string().contains("1045"), "{refused}");
+    assert!(
+        r.daemon.log_text().contains("the user requires TLS"),
+        "the log says why"
+    );
 
     // The listener that requires TLS: plain clients get 3159, TLS clients get in.
     let refused = r

@@ -32,6 +32,8 @@ impl fmt::Debug for BackendSecret {
 pub struct UserEntry {
     pub name: String,
     pub credential: Credential,
+    /// Logins without TLS are refused.
+    pub require_tls: bool,
     learned: Mutex<Option<PasswordSha1>>,
 }
 
@@ -91,6 +93,7 @@ impl Users {
                 std::sync::Arc::new(UserEntry {
                     name: u.name.clone(),
                     credential,
+                    require_tls: u.require_tls,
                     learned: Mutex::new(None),
                 }),
             );
@@ -115,6 +118,7 @@ mod tests {
             name: "report".into(),
             password: None,
             password_hash: Some(Secret("*791C51FBA9525165285F44C57F2B3F5E11DDE6AC".into())),
+            require_tls: false,
         }]);
         let user = users.get(b"report").expect("user");
         assert!(user.backend_secret().is_none());

@@ -96,6 +96,7 @@ mod tests {
             name: "u".into(),
             password: Some(crate::config::Secret("p".into())),
             password_hash: None,
+            require_tls: false,
         });
         assert!(needing_restart(&old, &new).is_empty());
     }

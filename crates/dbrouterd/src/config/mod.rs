@@ -89,6 +89,10 @@ pub struct User {
     /// reach backends as this user only when it knows the password itself).
     #[serde(default)]
     pub password_hash: Option<Secret>,
+    /// Only over TLS (MySQL's `REQUIRE SSL`, ProxySQL's `use_ssl`): a login without TLS is
+    /// refused with ERROR 1045 even with the right password.
+    #[serde(default)]
+    pub require_tls: bool,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]

@@ -8,10 +8,15 @@
 //!   asks for (`0x02`) or already has ([`crate::client_key`]).
 //! - any other plugin: the client is switched to `mysql_native_password` (AuthSwitchRequest).
 //!
+//! A user with `require_tls` is refused without TLS whatever its password, as MySQL refuses a
+//! `REQUIRE SSL` account.
+//!
 //! A failed login gets ERR 1045 worded as the server words it; the secrets and the client's
 //! response never reach a log.
 
 use std::sync::Arc;
+
+use tracing::warn;
 
 use crate::client_key::ClientKey;
 use crate::protocol::auth::{
@@ -66,6 +71,11 @@ pub async fn check(
     auth_response: &[u8],
     scramble: &Scramble,
 ) -> Result<bool, ClientError> {
+    if user.require_tls && !client.is_tls() {
+        // Refused before any exchange, so a right and a wrong password look the same.
+        warn!(user = %user.name, "login refused: the user requires TLS and the client did not switch to it");
+        return Ok(false);
+    }
     let plugin = plugin.unwrap_or(NATIVE_PASSWORD);
     let cleartext = user.credential.cleartext();
     // The fast path needs the cleartext here; full authentication needs TLS or our RSA key.
