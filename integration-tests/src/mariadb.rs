@@ -118,6 +118,8 @@ pub struct ReplicaStatus {
     pub last_sql_error: String,
     /// `None` while the SQL thread is not running.
     pub seconds_behind_master: Option<u64>,
+    /// The port of the server it replicates from (`Master_Port`).
+    pub master_port: Option<u16>,
 }
 
 impl ReplicaStatus {
@@ -146,6 +148,10 @@ impl ReplicaStatus {
             last_io_error: field("Last_IO_Error"),
             last_sql_error: field("Last_SQL_Error"),
             seconds_behind_master: field("Seconds_Behind_Master").parse().ok(),
+            master_port: field("Master_Port")
+                .parse()
+                .ok()
+                .or_else(|| field("Source_Port").parse().ok()),
         })
     }
 }

@@ -32,6 +32,16 @@ pub struct Router {
 impl Router {
     /// `listeners`: (name, pool body in YAML flow style); the pool has the listener's name.
     pub fn start(db: &DbTopology, listeners: &[(&str, &str)]) -> Router {
+        Self::start_with_monitor(db, listeners, MONITOR)
+    }
+
+    /// As [`Router::start`], with `monitor` (the `monitor` and `failover` sections) instead of
+    /// [`MONITOR`].
+    pub fn start_with_monitor(
+        db: &DbTopology,
+        listeners: &[(&str, &str)],
+        monitor: &str,
+    ) -> Router {
         let dir = shared_tempdir();
         let socket = dir.path().join("dbrouterd.sock");
         let metrics_port = free_port();
@@ -54,7 +64,7 @@ impl Router {
                 s.addr
             );
         }
-        yaml += MONITOR;
+        yaml += monitor;
         yaml += "pools:\n";
         for (name, pool) in listeners {
             yaml += &format!("  {name}: {pool}\n");

@@ -338,6 +338,12 @@ pub struct Failover {
     pub replication_user: Option<String>,
     #[serde(default)]
     pub replication_password: Option<Secret>,
+    /// Make a server that a topology change left behind (an old writer back after a
+    /// failover, a replica that was down during it) a replica of the writer again, when it
+    /// holds no transaction the writer lacks. Needs the replication account. Off by default,
+    /// as MaxScale's `auto_rejoin`.
+    #[serde(default)]
+    pub auto_rejoin: bool,
 }
 
 fn ten_seconds() -> Duration {
@@ -362,6 +368,7 @@ impl Default for Failover {
             catchup_timeout: thirty_seconds(),
             replication_user: None,
             replication_password: None,
+            auto_rejoin: false,
         }
     }
 }

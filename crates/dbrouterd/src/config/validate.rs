@@ -102,6 +102,12 @@ impl Validate for Config {
                 "replication_user and replication_password go together",
             );
         }
+        if self.failover.auto_rejoin && self.failover.replication_user.is_none() {
+            p.at(
+                "failover.auto_rejoin",
+                "needs replication_user and replication_password (the account a rejoined server replicates with)",
+            );
+        }
         if self.failover.auto
             && !self
                 .backends
@@ -301,5 +307,8 @@ mod tests {
         let no_standby = text.replace("role: standby", "role: replica");
         let err = ha_core::config::parse::<Config>(path, &no_standby).expect_err("no standby");
         assert!(err.to_string().contains("failover.auto"), "{err}");
+        let rejoin = text.replace("failover:\n", "failover:\n  auto_rejoin: true\n");
+        let err = ha_core::config::parse::<Config>(path, &rejoin).expect_err("rejoin, no account");
+        assert!(err.to_string().contains("failover.auto_rejoin"), "{err}");
     }
 }

@@ -62,7 +62,7 @@ impl MonitorMetrics {
             changes: IntCounterVec::new(
                 Opts::new(
                     "dbrouterd_topology_changes_total",
-                    "Switchovers and failovers, by kind and result",
+                    "Switchovers, failovers and rejoins of a server left behind, by kind and result",
                 ),
                 &["kind", "result"],
             )?,

@@ -28,7 +28,7 @@ use super::sql::{self, quote, SqlError};
 use crate::pool::{BackendConn, Login};
 use crate::topology::{BackendNode, Topology};
 
-const LOCK: &str = "'dbrouterd.topology'";
+pub(super) const LOCK: &str = "'dbrouterd.topology'";
 const POLL: Duration = Duration::from_millis(20);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

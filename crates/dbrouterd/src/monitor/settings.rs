@@ -60,6 +60,7 @@ pub(super) fn settings_of(config: &Config) -> Settings {
         confirm_checks: f.confirm_checks.max(1),
         auto_failover: f.auto,
         fence_old_writer: f.fence_old_writer,
+        auto_rejoin: f.auto_rejoin,
     }
 }
 

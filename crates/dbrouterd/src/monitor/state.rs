@@ -16,6 +16,16 @@
 //! - **Failover**: the writer failing `confirm_checks` checks in a row, with `auto` on, plans a
 //!   failover to the standby (or else writer) that is reachable and replicating and has received
 //!   the most of the old writer's transactions (the first configured one among equals).
+//! - **Rejoin** (`auto_rejoin`, as MaxScale's): while a writer takes writes, a reachable
+//!   read-only server that does not receive from it is made its replica again (carried out by
+//!   `monitor::rejoin`, which first checks that it holds nothing the writer lacks). Such a server
+//!   replicates from nobody (an old writer back after a failover); or its IO thread is stopped
+//!   and it points elsewhere (at the old writer) or has not seen the latest topology change (an
+//!   old writer whose replication stopped when it was promoted); or it streams from another
+//!   backend that itself receives from nobody (a replica that was down during the failover,
+//!   back on the fenced old writer). A replica an operator stopped after the last change, still
+//!   pointing at the writer, and a replica chained behind one that follows the writer, are left
+//!   alone.
 
 use std::time::Duration;
 
@@ -33,12 +43,15 @@ pub struct Settings {
     pub confirm_checks: u32,
     pub auto_failover: bool,
     pub fence_old_writer: bool,
+    pub auto_rejoin: bool,
 }
 
 #[derive(Debug, Clone)]
 pub struct NodeSpec {
     pub name: String,
     pub role: Role,
+    /// `HOST:PORT` as configured; a replica's `Master_Host:Master_Port` is compared with it.
+    pub address: String,
 }
 
 /// What one backend should look like to the data path after a round.
@@ -64,6 +77,8 @@ pub struct Decision {
     pub fence: Vec<usize>,
     /// Fail over from the first to the second.
     pub failover: Option<(usize, usize)>,
+    /// Servers to make replicas of the writer again (`auto_rejoin`).
+    pub rejoin: Vec<usize>,
 }
 
 pub struct MonitorState {
@@ -261,8 +276,47 @@ impl MonitorState {
                 d.failover = self.candidate(Some(from)).map(|to| (from, to));
             }
         }
+        // 6. Servers a topology change left behind follow the writer again.
+        if let (true, None, Some(w)) = (self.settings.auto_rejoin, d.failover, d.writer) {
+            d.rejoin = self.stranded(&checks, w);
+        }
         self.last = checks;
         d
+    }
+
+    /// The reachable read-only servers other than `writer` that do not receive from it (see
+    /// the module docs' rule for rejoin).
+    fn stranded(&self, checks: &[Check], writer: usize) -> Vec<usize> {
+        let writer_address = self.nodes[writer].address.as_str();
+        // A backend other than the writer that receives from nobody.
+        let dead_end = |master: &str| {
+            self.nodes
+                .iter()
+                .zip(checks)
+                .enumerate()
+                .any(|(j, (n, c))| {
+                    j != writer
+                        && n.address == master
+                        && c.is_reachable()
+                        && c.replication.as_ref().is_none_or(|r| !r.io_running)
+                })
+        };
+        (0..checks.len())
+            .filter(|&i| {
+                let c = &checks[i];
+                if i == writer || !c.is_reachable() || !c.read_only {
+                    return false;
+                }
+                match &c.replication {
+                    None => true,
+                    Some(r) if r.io_running => dead_end(&r.master),
+                    Some(r) => {
+                        let seen = c.epoch.as_ref().map_or(0, |e| e.epoch);
+                        r.master != writer_address || seen < self.epoch
+                    }
+                }
+            })
+            .collect()
     }
 }
 
@@ -275,6 +329,7 @@ mod tests {
         let node = |name: &str, role| NodeSpec {
             name: name.into(),
             role,
+            address: format!("{name}:3306"),
         };
         MonitorState::new(
             Settings {
@@ -284,6 +339,7 @@ mod tests {
                 confirm_checks: 3,
                 auto_failover: auto,
                 fence_old_writer: true,
+                auto_rejoin: false,
             },
             vec![
                 node("db1", Role::Writer),
@@ -393,6 +449,7 @@ mod tests {
         let node = |name: &str, role| NodeSpec {
             name: name.into(),
             role,
+            address: format!("{name}:3306"),
         };
         let mut s = MonitorState::new(
             state(true).settings,
@@ -483,6 +540,78 @@ mod tests {
         let d = s.observe(vec![fenced, stale, replica()]);
         assert_eq!(d.followed, None);
         assert_eq!(s.designated, Some(1));
+    }
+
+    #[test]
+    fn with_auto_rejoin_servers_left_behind_follow_the_writer_again() {
+        let mut s = state(true);
+        let mut settings = s.settings.clone();
+        settings.auto_rejoin = true;
+        s.set_settings(settings);
+        // db2 took over at epoch 3 while db1 was down; db3 was repointed and saw the change.
+        let mut writer = primary();
+        writer.epoch = Some(EpochRecord {
+            epoch: 3,
+            writer: "db2".into(),
+        });
+        let following = |master: &str, io_running: bool, epoch: u64| {
+            let mut c = replica();
+            c.replication = c.replication.map(|r| Replication {
+                master: master.into(),
+                io_running,
+                ..r
+            });
+            c.epoch = Some(EpochRecord {
+                epoch,
+                writer: "db2".into(),
+            });
+            c
+        };
+        let round = |db1: Check, db3: Check| vec![db1, writer.clone(), db3];
+        let d = s.observe(round(Check::failed("down"), following("db2:3306", true, 3)));
+        assert_eq!(d.followed, Some((1, 3)));
+        assert_eq!(d.writer, Some(1));
+        assert!(d.rejoin.is_empty(), "nobody left behind: {:?}", d.rejoin);
+
+        // The old writer is back: writable first (fenced, not rejoined), then read-only.
+        let mut back = primary();
+        back.epoch = None;
+        let d = s.observe(round(back.clone(), following("db2:3306", true, 3)));
+        assert_eq!(d.fence, vec![0]);
+        assert!(d.rejoin.is_empty() && d.writer.is_none());
+        back.read_only = true;
+        let d = s.observe(round(back.clone(), following("db2:3306", true, 3)));
+        assert_eq!(d.rejoin, vec![0], "replicating from nobody");
+
+        // Its replication stopped when it was promoted long ago, pointing at db2: it has not
+        // seen epoch 3, so it is left behind too.
+        let old_config = following("db2:3306", false, 1);
+        let d = s.observe(round(old_config, following("db2:3306", true, 3)));
+        assert_eq!(d.rejoin, vec![0]);
+
+        // db3 down while db1 was lost, back pointing at dead db1: left behind. Once
+        // stopped by hand after it followed db2 (epoch 3 seen): left alone. Streaming from
+        // anywhere: left alone.
+        let rejoin_of = |s: &mut MonitorState, db3: Check| {
+            s.observe(round(following("db2:3306", true, 3), db3)).rejoin
+        };
+        assert_eq!(rejoin_of(&mut s, following("db1:3306", false, 2)), vec![2]);
+        assert!(rejoin_of(&mut s, following("db2:3306", false, 3)).is_empty());
+        // Streaming from db1 while db1 follows db2 (a chain): left alone. Streaming from
+        // db1 while db1 receives from nobody (fenced, not yet rejoined): left behind.
+        assert!(rejoin_of(&mut s, following("db1:3306", true, 2)).is_empty());
+        let d = s.observe(round(back.clone(), following("db1:3306", true, 2)));
+        assert_eq!(d.rejoin, vec![0, 2]);
+
+        // Never while the writer is not confirmed, and never with auto_rejoin off.
+        let d = s.observe(vec![back.clone(), Check::failed("down"), replica()]);
+        assert!(d.rejoin.is_empty());
+        let mut settings = s.settings.clone();
+        settings.auto_rejoin = false;
+        s.set_settings(settings);
+        let d = s.observe(round(back, following("db2:3306", true, 3)));
+        assert_eq!(d.writer, Some(1));
+        assert!(d.rejoin.is_empty());
     }
 
     #[test]

@@ -1,0 +1,79 @@
+//! `failover.auto_rejoin`: a server a topology change left behind (see the rule in
+//! [`super::state`]) becomes a replica of the writer again, as MaxScale's `auto_rejoin` does,
+//! so that the database layer has its standby back without an operator.
+//!
+//! Only when that cannot lose or mix up anything: the server is read-only, and every GTID of
+//! its `gtid_current_pos` (its last transaction in each domain) is in the writer's binary log
+//! (`gtid_binlog_state`). An old writer that committed a transaction no replica received has a
+//! GTID the writer lacks; it is left as it is (fenced) with the GTIDs named in the log, for an
+//! operator to examine. Replication then starts from the server's `current_pos`, which is
+//! where an old writer's own binary log ends, with the configured replication account. Done
+//! under the topology lock on the writer, so that several dbrouterd do it once.
+
+use std::sync::Arc;
+
+use super::gtid::BinlogState;
+use super::promote::{Change, ChangeError, LOCK};
+use super::repoint::replicate;
+use super::sql::{self, quote};
+use crate::topology::BackendNode;
+
+impl Change<'_> {
+    /// Makes `node` replicate from `writer`; answers the position it starts from.
+    pub(super) async fn rejoin(
+        &self,
+        node: &Arc<BackendNode>,
+        writer: &Arc<BackendNode>,
+    ) -> Result<String, ChangeError> {
+        let (user, password) = self
+            .limits
+            .replication
+            .as_ref()
+            .ok_or_else(|| ChangeError::Refused("no replication account configured".into()))?;
+        let (host, port) = writer.host_port().ok_or_else(|| {
+            ChangeError::Refused(format!("cannot split address {}", writer.address))
+        })?;
+        let mut w = self.connect(writer).await?;
+        let got = sql::query(&mut w, &format!("SELECT GET_LOCK({LOCK}, 0)")).await?;
+        if got.first(0) != Some("1") {
+            return Err(ChangeError::Busy {
+                backend: writer.name.clone(),
+            });
+        }
+        let state = sql::query(&mut w, "SELECT @@gtid_binlog_state").await?;
+        let state =
+            BinlogState::parse(state.first(0).unwrap_or_default()).map_err(ChangeError::Refused)?;
+        let mut n = self.connect(node).await?;
+        let now = sql::query(
+            &mut n,
+            "SELECT @@global.read_only AS ro, @@gtid_current_pos AS pos",
+        )
+        .await?;
+        if now.get(0, "ro") != Some("1") {
+            return Err(ChangeError::Refused(format!(
+                "{} is writable: not made a replica",
+                node.name
+            )));
+        }
+        let position = now.get(0, "pos").unwrap_or_default().to_string();
+        let missing = state.missing(&position).map_err(ChangeError::Refused)?;
+        if !missing.is_empty() {
+            return Err(ChangeError::Refused(format!(
+                "{} holds transactions {} does not have ({}): left fenced for an operator",
+                node.name,
+                writer.name,
+                missing.join(",")
+            )));
+        }
+        let change = format!(
+            "CHANGE MASTER TO MASTER_HOST={}, MASTER_PORT={port}, MASTER_USER={}, \
+             MASTER_PASSWORD={}, MASTER_USE_GTID=current_pos",
+            quote(host),
+            quote(user),
+            quote(password)
+        );
+        replicate(&mut n, &change).await?;
+        let _ = sql::execute(&mut w, &format!("DO RELEASE_LOCK({LOCK})")).await;
+        Ok(position)
+    }
+}
