@@ -120,6 +120,8 @@ pub struct ReplicaStatus {
     pub seconds_behind_master: Option<u64>,
     /// The port of the server it replicates from (`Master_Port`).
     pub master_port: Option<u16>,
+    /// `Yes` when its replication connects over TLS (`Master_SSL_Allowed`).
+    pub master_ssl_allowed: String,
 }
 
 impl ReplicaStatus {
@@ -152,6 +154,7 @@ impl ReplicaStatus {
                 .parse()
                 .ok()
                 .or_else(|| field("Source_Port").parse().ok()),
+            master_ssl_allowed: field("Master_SSL_Allowed"),
         })
     }
 }

@@ -9,7 +9,9 @@
 //! - `verify_ca` with another CA, and `verify_identity` with a name the certificate does not
 //!   carry, refuse the server; `verify_ca` with that name accepts it (the name is not checked);
 //! - an account that requires a client certificate gets the server's refusal without one, and
-//!   logs in with `backend_tls.cert`.
+//!   logs in with `backend_tls.cert`;
+//! - `failover.replication_ssl`: after a switchover the servers replicate from the new writer
+//!   over TLS, with a replication account that requires it.
 
 use std::path::Path;
 use std::time::Duration;
@@ -211,4 +213,51 @@ fn dbrouterd_reaches_servers_over_verified_tls_and_refuses_what_it_cannot_verify
     );
     let rows = seen(&with, "certified", "certifiedpw").expect("REQUIRE X509 with a certificate");
     assert!(rows.lines().all(|l| l.contains("TLSv1.")), "{rows}");
+    drop(with);
+
+    // failover.replication_ssl: the replication account now requires TLS, and after a
+    // switchover every server dbrouterd pointed at the new writer (the old writer with the
+    // account, the replicas keeping theirs) replicates from it over TLS.
+    db.root_sql(
+        db.primary(),
+        "ALTER USER 'repl'@'127.0.0.1' REQUIRE SSL; ALTER USER 'repl'@'localhost' REQUIRE SSL;",
+    )
+    .expect("the replication account requires TLS");
+    db.wait_replicated(Duration::from_secs(30))
+        .expect("the account change reaches every server");
+    let switching = router(
+        &db,
+        None,
+        &format!(
+            "{}\nfailover: {{ replication_user: repl, replication_password: replpw, replication_ssl: true }}",
+            verified("verify_identity", &ca.cert)
+        ),
+    );
+    wait_until(
+        "the monitor to see every server up",
+        Duration::from_secs(30),
+        || {
+            let backends = backends_in_status(&switching)?;
+            (backends.len() == 4 && backends.iter().all(|b| b["state"] == "up")).then_some(())
+        },
+    );
+    let answer: serde_json::Value =
+        serde_json::from_str(&switching.daemon.request(r#"{"cmd":"db.switchover"}"#))
+            .expect("switchover answer");
+    assert_eq!(answer["ok"], true, "switchover: {answer}");
+    assert_eq!(answer["data"]["writer"], "db2", "{answer}");
+    let standby_port = db.standby().addr.port();
+    for server in [db.primary(), &db.replicas()[0], &db.replicas()[1]] {
+        wait_until(
+            &format!("the {} to replicate from db2 over TLS", server.name),
+            Duration::from_secs(30),
+            || {
+                let status = db.replica_status(server).ok()??;
+                (status.master_port == Some(standby_port)
+                    && status.io_running == "Yes"
+                    && status.master_ssl_allowed == "Yes")
+                    .then_some(())
+            },
+        );
+    }
 }

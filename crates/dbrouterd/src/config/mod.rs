@@ -344,6 +344,11 @@ pub struct Failover {
     /// as MaxScale's `auto_rejoin`.
     #[serde(default)]
     pub auto_rejoin: bool,
+    /// `MASTER_SSL=1` in every `CHANGE MASTER` dbrouterd issues (failover, switchover,
+    /// rejoin), as MaxScale's `replication_master_ssl`: replication between the servers over
+    /// TLS. Off: the servers keep their own setting (off for one that never replicated).
+    #[serde(default)]
+    pub replication_ssl: bool,
 }
 
 fn ten_seconds() -> Duration {
@@ -369,6 +374,7 @@ impl Default for Failover {
             replication_user: None,
             replication_password: None,
             auto_rejoin: false,
+            replication_ssl: false,
         }
     }
 }

@@ -19,7 +19,7 @@ use tracing::{info, warn};
 
 use super::gtid::GtidPos;
 use super::promote::{Change, ChangeError};
-use super::repoint::{by_slave_pos, replicate};
+use super::repoint::{change_master, replicate, StartFrom};
 use super::sql::{self, quote};
 use crate::pool::BackendConn;
 use crate::topology::BackendNode;
@@ -97,7 +97,14 @@ impl Change<'_> {
         let (host, port) = source.host_port().ok_or_else(|| {
             ChangeError::Refused(format!("cannot split address {}", source.address))
         })?;
-        replicate(new, &by_slave_pos(host, port)).await?;
+        let change = change_master(
+            host,
+            port,
+            None,
+            StartFrom::SlavePos,
+            self.limits.replication_ssl,
+        );
+        replicate(new, &change).await?;
         let wait = format!(
             "SELECT MASTER_GTID_WAIT({}, {:.3})",
             quote(pos),

@@ -63,6 +63,8 @@ pub struct Limits {
     pub catchup_timeout: Duration,
     pub fence_old_writer: bool,
     pub replication: Option<(String, String)>,
+    /// `MASTER_SSL=1` in every `CHANGE MASTER` dbrouterd issues.
+    pub replication_ssl: bool,
 }
 
 #[derive(Debug, thiserror::Error)]

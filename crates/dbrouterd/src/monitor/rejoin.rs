@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use super::gtid::BinlogState;
 use super::promote::{Change, ChangeError, LOCK};
-use super::repoint::replicate;
-use super::sql::{self, quote};
+use super::repoint::{change_master, replicate, StartFrom};
+use super::sql;
 use crate::topology::BackendNode;
 
 impl Change<'_> {
@@ -65,12 +65,12 @@ impl Change<'_> {
                 missing.join(",")
             )));
         }
-        let change = format!(
-            "CHANGE MASTER TO MASTER_HOST={}, MASTER_PORT={port}, MASTER_USER={}, \
-             MASTER_PASSWORD={}, MASTER_USE_GTID=current_pos",
-            quote(host),
-            quote(user),
-            quote(password)
+        let change = change_master(
+            host,
+            port,
+            Some((user, password)),
+            StartFrom::CurrentPos,
+            self.limits.replication_ssl,
         );
         replicate(&mut n, &change).await?;
         let _ = sql::execute(&mut w, &format!("DO RELEASE_LOCK({LOCK})")).await;

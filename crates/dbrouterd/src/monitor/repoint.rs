@@ -1,7 +1,8 @@
 //! After a promotion: every other reachable replica (and, after a switchover, the old writer)
 //! replicates from the new writer, by GTID. Replicas keep their replication credentials and
 //! their `slave_pos`; the old writer starts from its `current_pos` (what it binlogged itself)
-//! with the configured replication account.
+//! with the configured replication account. Every `CHANGE MASTER` dbrouterd issues is written
+//! by [`change_master`]; with `failover.replication_ssl` it asks for TLS (`MASTER_SSL=1`).
 
 use std::sync::Arc;
 
@@ -33,15 +34,21 @@ impl Change<'_> {
                 if plan.kind != Kind::Switchover {
                     continue;
                 }
-                format!(
-                    "CHANGE MASTER TO MASTER_HOST={}, MASTER_PORT={port}, MASTER_USER={}, \
-                     MASTER_PASSWORD={}, MASTER_USE_GTID=current_pos",
-                    quote(host),
-                    quote(user),
-                    quote(password)
+                change_master(
+                    host,
+                    port,
+                    Some((user, password)),
+                    StartFrom::CurrentPos,
+                    self.limits.replication_ssl,
                 )
             } else {
-                by_slave_pos(host, port)
+                change_master(
+                    host,
+                    port,
+                    None,
+                    StartFrom::SlavePos,
+                    self.limits.replication_ssl,
+                )
             };
             let result = async {
                 let mut conn = self.connect(node).await?;
@@ -61,13 +68,44 @@ impl Change<'_> {
     }
 }
 
-/// `CHANGE MASTER` to `host:port` from the server's own `gtid_slave_pos`, keeping its
-/// replication credentials.
-pub(super) fn by_slave_pos(host: &str, port: u16) -> String {
-    format!(
-        "CHANGE MASTER TO MASTER_HOST={}, MASTER_PORT={port}, MASTER_USE_GTID=slave_pos",
+/// Where a server's replication starts on its new source (`MASTER_USE_GTID`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum StartFrom {
+    /// `slave_pos`: what a replica applied.
+    SlavePos,
+    /// `current_pos`: also what the server binlogged itself, as an old writer did.
+    CurrentPos,
+}
+
+/// `CHANGE MASTER` to `host:port` by GTID. Without `account` the server keeps its replication
+/// credentials; options not named (`MASTER_SSL` when `ssl` is off among them) keep their
+/// values.
+pub(super) fn change_master(
+    host: &str,
+    port: u16,
+    account: Option<(&str, &str)>,
+    from: StartFrom,
+    ssl: bool,
+) -> String {
+    let mut change = format!(
+        "CHANGE MASTER TO MASTER_HOST={}, MASTER_PORT={port}",
         quote(host)
-    )
+    );
+    if let Some((user, password)) = account {
+        change += &format!(
+            ", MASTER_USER={}, MASTER_PASSWORD={}",
+            quote(user),
+            quote(password)
+        );
+    }
+    if ssl {
+        change += ", MASTER_SSL=1";
+    }
+    change += match from {
+        StartFrom::SlavePos => ", MASTER_USE_GTID=slave_pos",
+        StartFrom::CurrentPos => ", MASTER_USE_GTID=current_pos",
+    };
+    change
 }
 
 /// Restarts the server's replication under `change` (a `CHANGE MASTER` statement).
@@ -76,4 +114,28 @@ pub(super) async fn replicate(conn: &mut BackendConn, change: &str) -> Result<()
     sql::execute(conn, change).await?;
     sql::execute(conn, "START SLAVE").await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn change_master_names_what_it_changes_and_keeps_the_rest() {
+        assert_eq!(
+            change_master("db2", 3306, None, StartFrom::SlavePos, false),
+            "CHANGE MASTER TO MASTER_HOST='db2', MASTER_PORT=3306, MASTER_USE_GTID=slave_pos"
+        );
+        assert_eq!(
+            change_master(
+                "10.0.1.12",
+                3307,
+                Some(("repl", "it's")),
+                StartFrom::CurrentPos,
+                true
+            ),
+            "CHANGE MASTER TO MASTER_HOST='10.0.1.12', MASTER_PORT=3307, MASTER_USER='repl', \
+             MASTER_PASSWORD='it''s', MASTER_SSL=1, MASTER_USE_GTID=current_pos"
+        );
+    }
 }

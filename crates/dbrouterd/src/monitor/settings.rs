@@ -77,5 +77,6 @@ pub(super) fn limits_of(config: &Config) -> Limits {
         catchup_timeout: f.catchup_timeout.get(),
         fence_old_writer: f.fence_old_writer,
         replication,
+        replication_ssl: f.replication_ssl,
     }
 }
