@@ -120,6 +120,11 @@ async fn scenario() {
     .await;
     wait_writer(&router, "db2").await;
     write(&router, 2).await;
+    let promoted = on_db(&db, "db2's replication", |d| d.replica_status(d.standby())).await;
+    assert!(
+        promoted.is_none(),
+        "the promoted server's replication configuration is removed (RESET SLAVE ALL): {promoted:?}"
+    );
 
     // db4 comes back pointing at the dead db1: it is made a replica of db2.
     on_db(&db, "db4 restarted", |d| d.restart(&d.servers()[REPLICA2])).await;

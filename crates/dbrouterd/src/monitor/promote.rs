@@ -355,8 +355,7 @@ impl Change<'_> {
         to: &Arc<BackendNode>,
         epoch: u64,
     ) -> Result<(), ChangeError> {
-        // Replication stops for good (RESET SLAVE ALL would need RELOAD, which the monitor
-        // account does not have; the stopped configuration is harmless and shows in status).
+        // Replication stops for good; its configuration is removed once the promotion holds.
         sql::execute(new, "STOP SLAVE").await?;
         let promoted = async {
             for statement in [
@@ -390,6 +389,11 @@ impl Change<'_> {
                 }
             }
             return Err(e);
+        }
+        // The stopped configuration points at the old writer, or after a catch-up at a
+        // replica: nobody's `START SLAVE` on the writer may follow it. Needs RELOAD.
+        if let Err(e) = sql::execute(new, "RESET SLAVE ALL").await {
+            warn!(backend = %to.name, error = %e, "the promoted server keeps its stopped replication configuration (RESET SLAVE ALL needs the RELOAD privilege for the monitor account)");
         }
         let _ = sql::execute(new, &format!("DO RELEASE_LOCK({LOCK})")).await;
         self.topology.designate(to.index, epoch);
