@@ -298,6 +298,39 @@ async fn every_routing_rule_lands_on_the_right_server() {
         .expect("q");
     assert_eq!(rolled_back, Some(0), "the open transaction was rolled back");
 
+    // max_per_backend counts every connection of the pool to a backend, whichever user it is
+    // for: with one allowed, report's session on db1 closes app's idle connection to make room.
+    b.disconnect().await.expect("disconnect");
+    let mut rep = Conn::new(
+        OptsBuilder::from_opts(opts(tiny, None))
+            .user(Some("report"))
+            .pass(Some("reportpw")),
+    )
+    .await
+    .expect("report connects");
+    let report_id: u32 = rep
+        .query_first("SELECT /* route=primary */ CONNECTION_ID()")
+        .await
+        .expect("q")
+        .expect("row");
+    assert_ne!(report_id, first_id, "report's own backend connection");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = r.db.root_sql(
+            r.db.primary(),
+            &format!("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = {first_id}"),
+        );
+        if left.as_deref().ok() == Some("0") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "app's idle connection {first_id} to db1 was not closed to make room: {left:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    rep.disconnect().await.expect("disconnect");
+
     // route.explain names the rule.
     let answer = r.control(
         serde_json::json!({"cmd": "route.explain", "args": {"sql": "SELECT * FROM t FOR UPDATE"}}),
@@ -321,7 +354,7 @@ async fn every_routing_rule_lands_on_the_right_server() {
         "{status}"
     );
 
-    for conn in [c, l, ro, s, p, w, k, b] {
+    for conn in [c, l, ro, s, p, w, k] {
         conn.disconnect().await.expect("disconnect");
     }
     tokio::time::timeout(Duration::from_secs(5), async {})

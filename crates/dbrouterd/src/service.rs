@@ -316,9 +316,9 @@ impl Dbrouterd {
     }
 }
 
-/// A router for every pool of `config`. A pool's connection pools carry over from `old` where
-/// they can take the new limits ([`Pools::can_take`]; the reload applies them with
-/// [`Pools::update`] once it commits), so a reload keeps idle connections.
+/// A router for every pool of `config`. A pool's connection pools carry over from `old` (the
+/// reload applies its new settings with [`Pools::update`] once it commits), so a reload keeps
+/// idle connections.
 fn build_routers(
     config: &Config,
     shared: &Shared,
@@ -332,8 +332,8 @@ fn build_routers(
         .map(|(name, pool)| {
             let settings = &pool.connection_pool;
             let pools = match old.get(name) {
-                Some(r) if r.pools.can_take(settings) => r.pools.clone(),
-                _ => Arc::new(Pools::new(settings.clone(), shutdown.clone())),
+                Some(r) => r.pools.clone(),
+                None => Arc::new(Pools::new(settings.clone(), shutdown.clone())),
             };
             let router = Router::new(name, pool, &shared.topology, hold_writes, pools);
             (name.clone(), Arc::new(router))

@@ -1,9 +1,11 @@
 //! Backend connection pools: one per (logical pool, backend, user, wire format), so a client
 //! always gets a connection that speaks exactly its dialect of the protocol.
 //!
-//! A checkout waits at most `checkout_timeout` for a free slot (`max_per_backend` connections
-//! per pool and backend), takes the most recently returned idle connection that is still
-//! healthy (never one the server closed or that has unread bytes), or opens a new one. Idle
+//! A checkout takes the most recently returned idle connection that is still healthy (never
+//! one the server closed or that has unread bytes), or opens a new one when the logical pool
+//! has fewer than `max_per_backend` connections open to that backend, idle or in use, across
+//! its users and wire formats ([`limit`]); at the limit it closes another user's idle
+//! connection to make room, or waits for one, at most `checkout_timeout`. Idle
 //! connections registered with the session's own worker (`ha_core::workers`) go first; one
 //! from another worker is moved to this worker's reactor, so that its readiness does not
 //! have to cross threads on every statement. A
@@ -14,12 +16,12 @@
 //! background task per pool closes connections idle longer than `idle_timeout` and keeps
 //! `min_idle` open when the user's secret is known.
 //!
-//! A reload hands the same [`Pools`] to the pool's new router when `max_per_backend` is
-//! unchanged: [`Pools::update`] swaps `min_idle`, `idle_timeout` and `checkout_timeout`, which
-//! every pool reads at each use. A new `max_per_backend` (a semaphore's size) gets fresh
-//! [`Pools`] instead; the old connections close as the sessions holding them finish.
+//! A reload hands the same [`Pools`] to the pool's new router: [`Pools::update`] swaps
+//! `min_idle`, `idle_timeout` and `checkout_timeout`, which every pool reads at each use, and
+//! resizes the limits to a new `max_per_backend` in place.
 
 pub mod conn;
+pub mod limit;
 mod stream;
 
 use std::collections::HashMap;
@@ -27,7 +29,6 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
@@ -37,6 +38,7 @@ use crate::protocol::response::ResponseKind;
 use crate::protocol::Capabilities;
 use crate::topology::BackendNode;
 pub use conn::{BackendConn, ConnError, Discard, Login, RelayError, ResponseSink};
+use limit::{Limit, Permit};
 
 /// The client capabilities that change what goes over the wire; backend connections are pooled
 /// by them so that responses pass through unchanged.
@@ -79,6 +81,7 @@ struct Idle {
     since: Instant,
     /// The worker whose reactor the socket is registered with (`ha_core::workers`).
     worker: Option<usize>,
+    permit: Permit,
 }
 
 /// The connections of one key.
@@ -87,7 +90,9 @@ pub struct ConnPool {
     settings: Arc<ArcSwap<ConnectionPool>>,
     login: Mutex<Login>,
     idle: Mutex<Vec<Idle>>,
-    permits: Arc<Semaphore>,
+    /// `max_per_backend` of the logical pool for this backend, shared with its other users
+    /// and wire formats.
+    limit: Arc<Limit>,
 }
 
 /// A checked-out connection; give it back with [`PooledConn::give_back`] (dropping it closes
@@ -99,7 +104,7 @@ pub struct PooledConn {
     /// say: the next client must not get multi-statements it did not ask for.
     pub options_changed: bool,
     pool: Arc<ConnPool>,
-    _permit: OwnedSemaphorePermit,
+    permit: Permit,
 }
 
 impl PooledConn {
@@ -109,7 +114,7 @@ impl PooledConn {
             mut conn,
             options_changed,
             pool,
-            _permit,
+            permit,
         } = self;
         if !conn.is_healthy() {
             debug!(backend = %conn.node.name, "unhealthy connection closed instead of pooled");
@@ -126,11 +131,10 @@ impl PooledConn {
             };
             let timeout = pool.settings.load().checkout_timeout.get();
             match tokio::time::timeout(timeout, reset).await {
-                Ok(Ok(())) => pool.push_idle(conn),
+                Ok(Ok(())) => pool.push_idle(conn, permit),
                 Ok(Err(e)) => warn!(error = %e, "reset failed; connection closed"),
                 Err(_) => debug!(backend = %conn.node.name, "reset timed out; connection closed"),
             }
-            drop(_permit);
         });
     }
 }
@@ -160,24 +164,37 @@ impl ConnPool {
         self.login.lock().ok().and_then(|l| l.init_sql.clone())
     }
 
-    fn push_idle(&self, conn: BackendConn) {
+    fn push_idle(&self, conn: BackendConn, permit: Permit) {
         if let Ok(mut idle) = self.idle.lock() {
             idle.push(Idle {
                 conn,
                 since: Instant::now(),
                 worker: ha_core::workers::current(),
+                permit,
             });
         }
+        self.limit.notify();
+    }
+
+    /// Closes this pool's longest-idle connection; whether it had one.
+    fn close_oldest_idle(&self) -> bool {
+        let oldest = match self.idle.lock() {
+            Ok(mut idle) if !idle.is_empty() => idle.remove(0),
+            _ => return false,
+        };
+        debug!(backend = %oldest.conn.node.name, "idle connection closed to make room under max_per_backend");
+        drop(oldest);
+        true
     }
 
     /// The newest healthy idle connection registered on the calling worker, else the newest
     /// of any other, moved to this worker's reactor: a session's every statement then waits
     /// on its own thread's reactor, not on another worker's that would have to wake it.
-    fn pop_healthy(&self) -> Option<BackendConn> {
+    fn pop_healthy(&self) -> Option<(BackendConn, Permit)> {
         ha_core::workers::take_here(
-            || self.take_idle().map(|e| (e.conn, e.worker)),
-            |mut conn| match conn.adopt() {
-                Ok(()) => Some(conn),
+            || self.take_idle().map(|e| ((e.conn, e.permit), e.worker)),
+            |(mut conn, permit)| match conn.adopt() {
+                Ok(()) => Some((conn, permit)),
                 Err(e) => {
                     debug!(error = %e, "idle connection not moved to this worker; closed");
                     None
@@ -206,22 +223,46 @@ impl ConnPool {
     pub async fn checkout(self: &Arc<Self>) -> Result<PooledConn, PoolError> {
         let timeout = self.settings.load().checkout_timeout.get();
         let deadline = Instant::now() + timeout;
-        let permit = tokio::time::timeout(timeout, self.permits.clone().acquire_owned())
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .ok_or_else(|| PoolError::CheckoutTimeout {
-                backend: self.node.name.clone(),
-                timeout,
-            })?;
-        if let Some(conn) = self.pop_healthy() {
-            return Ok(PooledConn {
-                conn,
-                options_changed: false,
-                pool: self.clone(),
-                _permit: permit,
-            });
+        let pooled = |conn, permit| PooledConn {
+            conn,
+            options_changed: false,
+            pool: self.clone(),
+            permit,
+        };
+        if let Some((conn, permit)) = self.pop_healthy() {
+            return Ok(pooled(conn, permit));
         }
+        let permit = match self.limit.try_acquire() {
+            Some(permit) => permit,
+            None => {
+                // At the limit: another user's idle connection makes room, or wait for a
+                // connection to be given back or closed.
+                let room = self
+                    .limit
+                    .wait_for(deadline, || {
+                        if let Some((conn, permit)) = self.pop_healthy() {
+                            return Some((Some(conn), permit));
+                        }
+                        loop {
+                            if let Some(permit) = self.limit.try_acquire() {
+                                return Some((None, permit));
+                            }
+                            if !self.limit.close_one_idle(self) {
+                                return None;
+                            }
+                        }
+                    })
+                    .await
+                    .ok_or_else(|| PoolError::CheckoutTimeout {
+                        backend: self.node.name.clone(),
+                        timeout,
+                    })?;
+                match room {
+                    (Some(conn), permit) => return Ok(pooled(conn, permit)),
+                    (None, permit) => permit,
+                }
+            }
+        };
         let login = self.login().ok_or_else(|| PoolError::CheckoutTimeout {
             backend: self.node.name.clone(),
             timeout,
@@ -231,12 +272,7 @@ impl ConnPool {
             .max(Duration::from_millis(100));
         let result = BackendConn::connect(self.node.clone(), &login, left).await;
         self.node.record_connect(result.is_ok());
-        Ok(PooledConn {
-            conn: result?,
-            options_changed: false,
-            pool: self.clone(),
-            _permit: permit,
-        })
+        Ok(pooled(result?, permit))
     }
 
     /// Closes expired idle connections and opens new ones up to `min_idle`.
@@ -248,14 +284,14 @@ impl ConnPool {
         }
         let idle_now = self.idle.lock().map(|i| i.len()).unwrap_or(0);
         for _ in idle_now..settings.min_idle {
-            let Ok(permit) = self.permits.clone().try_acquire_owned() else {
+            let Some(permit) = self.limit.try_acquire() else {
                 return;
             };
             let Some(login) = self.login() else { return };
             match BackendConn::connect(self.node.clone(), &login, Duration::from_secs(2)).await {
                 Ok(conn) => {
                     self.node.record_connect(true);
-                    self.push_idle(conn);
+                    self.push_idle(conn, permit);
                 }
                 Err(e) => {
                     self.node.record_connect(false);
@@ -263,7 +299,6 @@ impl ConnPool {
                     return;
                 }
             }
-            drop(permit);
         }
     }
 }
@@ -272,6 +307,8 @@ impl ConnPool {
 pub struct Pools {
     settings: Arc<ArcSwap<ConnectionPool>>,
     by_key: Mutex<HashMap<PoolKey, Arc<ConnPool>>>,
+    /// `max_per_backend`, per backend index.
+    limits: Mutex<HashMap<usize, Arc<Limit>>>,
     shutdown: CancellationToken,
 }
 
@@ -280,19 +317,35 @@ impl Pools {
         Pools {
             settings: Arc::new(ArcSwap::from_pointee(settings)),
             by_key: Mutex::new(HashMap::new()),
+            limits: Mutex::new(HashMap::new()),
             shutdown,
         }
     }
 
-    /// Whether `settings` can be applied to these pools live (`max_per_backend` unchanged).
-    pub fn can_take(&self, settings: &ConnectionPool) -> bool {
-        self.settings.load().max_per_backend == settings.max_per_backend
+    /// New `min_idle`, `idle_timeout` and `checkout_timeout` for every pool, from their next
+    /// use on, and `max_per_backend` for every backend's limit.
+    pub fn update(&self, settings: &ConnectionPool) {
+        let resized = self.settings.load().max_per_backend != settings.max_per_backend;
+        self.settings.store(Arc::new(settings.clone()));
+        if resized {
+            if let Ok(limits) = self.limits.lock() {
+                for limit in limits.values() {
+                    limit.resize(settings.max_per_backend);
+                }
+            }
+        }
     }
 
-    /// New `min_idle`, `idle_timeout` and `checkout_timeout` for every pool, from their next
-    /// use on (only when [`Pools::can_take`] them).
-    pub fn update(&self, settings: &ConnectionPool) {
-        self.settings.store(Arc::new(settings.clone()));
+    /// The limit for `backend`, made at the current `max_per_backend` on first use.
+    fn limit(&self, backend: usize) -> Arc<Limit> {
+        let size = self.settings.load().max_per_backend;
+        match self.limits.lock() {
+            Ok(mut limits) => limits
+                .entry(backend)
+                .or_insert_with(|| Limit::new(size))
+                .clone(),
+            Err(_) => Limit::new(size),
+        }
     }
 
     /// The pool for `key`, created (with its maintenance task) on first use.
@@ -305,6 +358,7 @@ impl Pools {
             return pool.clone();
         }
         let pool = Arc::new(self.make(node, login));
+        pool.limit.register(&pool);
         map.insert(key, pool.clone());
         spawn_maintenance(Arc::downgrade(&pool), self.shutdown.clone());
         pool
@@ -316,7 +370,7 @@ impl Pools {
             settings: self.settings.clone(),
             login: Mutex::new(login),
             idle: Mutex::new(Vec::new()),
-            permits: Arc::new(Semaphore::new(self.settings.load().max_per_backend)),
+            limit: self.limit(node.index),
         }
     }
 
@@ -352,24 +406,37 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_reload_updates_timeouts_live_but_not_the_size_of_the_pool() {
+    fn a_reload_updates_timeouts_and_the_size_of_the_pool_live() {
         let pools = Pools::new(ConnectionPool::default(), CancellationToken::new());
-        let mut next = ConnectionPool {
+        let limit = pools.limit(0);
+        let max = ConnectionPool::default().max_per_backend;
+        let held: Vec<Permit> = (0..max)
+            .map(|_| limit.try_acquire().expect("permit"))
+            .collect();
+        assert!(limit.try_acquire().is_none());
+        let next = ConnectionPool {
             min_idle: 3,
             idle_timeout: ha_core::config::Duration::from_secs(5),
+            max_per_backend: max + 2,
             ..ConnectionPool::default()
         };
-        assert!(pools.can_take(&next));
         pools.update(&next);
         assert_eq!(pools.settings.load().min_idle, 3);
         assert_eq!(
             pools.settings.load().idle_timeout.get(),
             Duration::from_secs(5)
         );
-        next.max_per_backend += 1;
         assert!(
-            !pools.can_take(&next),
-            "a new max_per_backend needs fresh pools"
+            Arc::ptr_eq(&limit, &pools.limit(0)),
+            "the same limit, resized"
         );
+        let more = (
+            limit.try_acquire(),
+            limit.try_acquire(),
+            limit.try_acquire(),
+        );
+        assert!(more.0.is_some() && more.1.is_some() && more.2.is_none());
+        drop((held, more));
+        assert_eq!(limit.in_use(), 0);
     }
 }
