@@ -11,8 +11,8 @@
 # The stack, the traffic, the faults and the verdicts are integration-tests/src/stack (the code the
 # chaos tests run), driven by integration-tests/src/bin/ha-demo.rs. Faults, in order: proxyd killed
 # on the master LB, the master LB's link cut, an app server killed, a replica killed, the primary
-# killed; each is repaired before the next (a dead primary is not: dbrouterd fails over to the
-# standby). Per fault it prints `hactl status` of the nodes involved before and after, the errors
+# killed; each is repaired before the next (dbrouterd fails over to the standby; the killed primary,
+# started again, is fenced and rejoined as a replica of the new writer). Per fault it prints `hactl status` of the nodes involved before and after, the errors
 # the client saw, and at the end one table.
 #
 # HA_DEMO_FAULTS=proxyd,link,app,replica,primary picks a subset. Everything (processes,

@@ -260,6 +260,9 @@ semi_sync_cnf() {
       echo "rpl_semi_sync_master_enabled    = ON"
       echo "rpl_semi_sync_master_wait_point = AFTER_SYNC"
       echo "rpl_semi_sync_master_timeout    = 10000"
+      # Read at start: crash recovery then drops what no replica acknowledged (the tail of
+      # the binary log), so a primary restarted after a failover can become a replica.
+      echo "rpl_semi_sync_slave_enabled     = ON"
       ;;
     standby) echo "rpl_semi_sync_slave_enabled     = ON" ;;
   esac

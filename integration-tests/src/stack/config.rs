@@ -97,7 +97,7 @@ backends:
 {backends}monitor: {{ user: monitor, password: monitorpw, interval: 200ms, timeout: 1s, rise: 2, fall: 3, max_replication_lag: 5s }}
 pools:
   app: {{ writers: [db1, db2], readers: [db3, db4], balance: round_robin, reads_when_no_reader: writer }}
-failover: {{ auto: true, confirm_checks: 3, fence_old_writer: true }}
+failover: {{ auto: true, confirm_checks: 3, fence_old_writer: true, replication_user: repl, replication_password: replpw, auto_rejoin: true }}
 ",
         run = run.display()
     )

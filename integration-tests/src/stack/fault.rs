@@ -250,9 +250,27 @@ fn repair(stack: &mut Stack, fault: Fault, master: usize) -> Result<()> {
             stack.wait_both_apps_answer(Duration::from_secs(30));
         }
         Fault::Replica => stack.db.restart("replica1")?,
-        // A failed primary is not started again: it may hold transactions the new primary never
-        // got, so rejoining it (as a replica of the new primary) is an operator's decision.
-        Fault::Primary => {}
+        // The killed primary is started again. Crash recovery (rpl_semi_sync_slave_enabled in
+        // its configuration) drops what its standby never acknowledged, and dbrouterd
+        // (failover.auto_rejoin) fences it and makes it a replica of the new writer.
+        Fault::Primary => {
+            stack.db.restart("primary")?;
+            let db = &stack.db;
+            wait_until(
+                "the old primary to replicate from the new writer (auto_rejoin)",
+                Duration::from_secs(60),
+                || {
+                    let running = db
+                        .root_sql(
+                            "primary",
+                            "SELECT CONCAT(@@read_only + 0, ':', VARIABLE_VALUE) FROM \
+                             information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'SLAVE_RUNNING'",
+                        )
+                        .ok()?;
+                    (running == "1:ON").then_some(())
+                },
+            );
+        }
     }
     Ok(())
 }

@@ -22,6 +22,8 @@ pub struct EpochRecord {
 pub struct Replication {
     /// `Yes`; `Connecting` and `No` are not running.
     pub io_running: bool,
+    /// `No`: stopped, not trying to connect either.
+    pub io_stopped: bool,
     pub sql_running: bool,
     /// NULL when the SQL thread stopped or the IO thread is not connected.
     pub seconds_behind: Option<u64>,

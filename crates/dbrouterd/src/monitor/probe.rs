@@ -132,6 +132,7 @@ pub fn replication(rows: &Rows) -> Option<Replication> {
         .collect();
     Some(Replication {
         io_running: get("Slave_IO_Running") == "Yes",
+        io_stopped: get("Slave_IO_Running") == "No",
         sql_running: get("Slave_SQL_Running") == "Yes",
         seconds_behind: rows
             .get(0, "Seconds_Behind_Master")
