@@ -8,9 +8,7 @@ mod dbrouterd_failover_support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dbrouterd_failover_support::{wait_blocking, Router};
-use mysql_async::prelude::*;
-use mysql_async::Conn;
+use dbrouterd_failover_support::{create_kept, wait_blocking, write_kept, Router};
 
 /// The whole scenario, so that a hang fails the test instead of stalling the suite.
 const SCENARIO_LIMIT: Duration = Duration::from_secs(180);
@@ -32,14 +30,8 @@ async fn scenario() {
     })
     .await
     .expect("start dbrouterd");
-    let mut c = Conn::new(router.app("app")).await.expect("connect");
-    c.query_drop("CREATE TABLE kept (id INT NOT NULL PRIMARY KEY)")
-        .await
-        .expect("create table");
-    c.query_drop("INSERT INTO kept VALUES (1)")
-        .await
-        .expect("first row");
-    drop(c);
+    create_kept(&router).await;
+    write_kept(&router, 1).await;
 
     let count = |server: usize, id: u32| {
         let d = db.clone();
@@ -94,11 +86,7 @@ async fn scenario() {
     );
 
     // New writes reach both replicas, and both serve reads again.
-    let mut c = Conn::new(router.app("app")).await.expect("connect");
-    c.query_drop("INSERT INTO kept VALUES (3)")
-        .await
-        .expect("write after the failover");
-    drop(c);
+    write_kept(&router, 3).await;
     let (on_db3, on_db4) = (count(2, 3), count(3, 3));
     let r = router.clone();
     wait_blocking(

@@ -12,10 +12,10 @@ mod dbrouterd_failover_support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dbrouterd_failover_support::{server_id_of, wait_blocking, Router, MONITOR};
+use dbrouterd_failover_support::{
+    create_kept, server_id_of, wait_blocking, write_kept as write, Router, MONITOR,
+};
 use integration_tests::mariadb::DbTopology;
-use mysql_async::prelude::*;
-use mysql_async::Conn;
 
 /// The whole scenario, so that a hang fails the test instead of stalling the suite.
 const SCENARIO_LIMIT: Duration = Duration::from_secs(360);
@@ -61,14 +61,6 @@ fn replicates_from(db: &DbTopology, i: usize, from: usize) -> bool {
     )
 }
 
-async fn write(router: &Router, id: u32) {
-    let mut c = Conn::new(router.app("app")).await.expect("connect");
-    c.query_drop(format!("INSERT INTO kept VALUES ({id})"))
-        .await
-        .unwrap_or_else(|e| panic!("row {id}: {e}"));
-    c.disconnect().await.ok();
-}
-
 async fn wait_writer(router: &Arc<Router>, name: &'static str) {
     let r = router.clone();
     wait_blocking(&format!("dbrouterd to write to {name}"), WAIT, move || {
@@ -94,11 +86,7 @@ async fn scenario() {
     })
     .await
     .expect("start dbrouterd");
-    let mut c = Conn::new(router.app("app")).await.expect("connect");
-    c.query_drop("CREATE TABLE kept (id INT NOT NULL PRIMARY KEY)")
-        .await
-        .expect("create table");
-    drop(c);
+    create_kept(&router).await;
     write(&router, 1).await;
 
     // db4 is down during the failover. db1 commits row 99, which no other server receives,

@@ -142,6 +142,25 @@ impl Router {
     }
 }
 
+/// Creates `appdb.kept (id INT PRIMARY KEY)` through `router`'s `app` listener: the rows a
+/// failover scenario writes and then looks for on each server.
+pub async fn create_kept(router: &Router) {
+    let mut c = Conn::new(router.app("app")).await.expect("connect");
+    c.query_drop("CREATE TABLE kept (id INT NOT NULL PRIMARY KEY)")
+        .await
+        .expect("create table kept");
+    c.disconnect().await.ok();
+}
+
+/// Inserts row `id` into `kept` through `router`'s `app` listener; panics unless acknowledged.
+pub async fn write_kept(router: &Router, id: u32) {
+    let mut c = Conn::new(router.app("app")).await.expect("connect");
+    c.query_drop(format!("INSERT INTO kept VALUES ({id})"))
+        .await
+        .unwrap_or_else(|e| panic!("row {id}: {e}"));
+    c.disconnect().await.ok();
+}
+
 /// Polls `check` every 50 ms until it gives `Some`, or panics after `timeout` naming `what`.
 pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
 where
