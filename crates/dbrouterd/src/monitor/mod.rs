@@ -6,8 +6,8 @@
 //! Layout: [`probe`] runs one check (I/O) into a [`check::Check`]; [`check`] judges a reader
 //! (pure); [`state`] turns a round of checks into a [`state::Decision`] (pure: rise/fall,
 //! epochs, conflicts, when to fail over); [`promote`] carries out a switchover or failover
-//! (I/O) and [`repoint`] the replicas after it; `rejoin` brings back a server a change left
-//! behind (`auto_rejoin`); [`gtid`] compares GTID positions; [`sql`] is the monitor's small SQL client;
+//! (I/O) and [`repoint`] the replicas after it; [`left_behind`] finds the servers a change left
+//! behind (pure) and `rejoin` brings them back (`auto_rejoin`); [`gtid`] compares GTID positions; [`sql`] is the monitor's small SQL client;
 //! [`metrics`] what it exports; [`settings`] what it takes from the file (again at a reload).
 //!
 //! Rounds and changes run on one task, so a change never races a round's decision: while a
@@ -22,6 +22,7 @@
 mod catch_up;
 pub mod check;
 pub mod gtid;
+pub mod left_behind;
 pub mod metrics;
 pub mod probe;
 pub mod promote;
@@ -100,11 +101,6 @@ pub struct Monitor {
     /// position (the second) changes first, as when an operator resolved what stopped it.
     rejoin_after: Vec<Option<(Instant, String)>>,
 }
-
-/// How long after a rejoin attempt the monitor waits before it tries that server again (its
-/// position unchanged): time for a rejoined server's replication to connect, and no retry
-/// storm for one that cannot be rejoined.
-const REJOIN_RETRY: Duration = Duration::from_secs(30);
 
 /// The monitor's login: the monitor account, plain protocol.
 pub fn monitor_login(user: &str, password: String) -> Login {
@@ -233,56 +229,6 @@ impl Monitor {
             let _ = self.change(plan).await;
         } else {
             self.rejoin(&decision).await;
-        }
-    }
-
-    /// Makes the servers the decision found left behind replicas of the writer again.
-    async fn rejoin(&mut self, d: &Decision) {
-        let Some(w) = d.writer else {
-            return;
-        };
-        for &i in &d.rejoin {
-            let position = self
-                .state
-                .last_check(i)
-                .map(|c| c.gtid_current_pos.clone())
-                .unwrap_or_default();
-            if matches!(&self.rejoin_after[i], Some((t, p)) if Instant::now() < *t && *p == position)
-            {
-                continue;
-            }
-            let (node, writer) = (
-                self.topology.nodes[i].clone(),
-                self.topology.nodes[w].clone(),
-            );
-            let change = Change {
-                topology: &self.topology,
-                login: &self.login,
-                limits: &self.limits,
-            };
-            let result = tokio::time::timeout(
-                self.limits.switchover_timeout,
-                change.rejoin(&node, &writer),
-            )
-            .await
-            .unwrap_or_else(|_| Err(promote::ChangeError::Refused("timed out".into())));
-            let outcome = match result {
-                Ok(position) => {
-                    info!(backend = %node.name, writer = %writer.name, from = %position, "rejoined: replicates from the writer again");
-                    "ok"
-                }
-                // Another dbrouterd holds the lock (a change or the same rejoin): next round.
-                Err(promote::ChangeError::Busy { .. }) => continue,
-                Err(e) => {
-                    warn!(backend = %node.name, writer = %writer.name, error = %e, "cannot rejoin");
-                    "failed"
-                }
-            };
-            self.rejoin_after[i] = Some((Instant::now() + REJOIN_RETRY, position));
-            self.metrics
-                .changes
-                .with_label_values(&["rejoin", outcome])
-                .inc();
         }
     }
 

@@ -11,12 +11,74 @@
 //! under the topology lock on the writer, so that several dbrouterd do it once.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tracing::{info, warn};
 
 use super::gtid::BinlogState;
 use super::promote::{Change, ChangeError, LOCK};
 use super::repoint::{change_master, replicate, StartFrom};
 use super::sql;
+use super::state::Decision;
+use super::Monitor;
 use crate::topology::BackendNode;
+
+/// How long after a rejoin attempt the monitor waits before it tries that server again (its
+/// position unchanged): time for a rejoined server's replication to connect, and no retry
+/// storm for one that cannot be rejoined.
+const REJOIN_RETRY: Duration = Duration::from_secs(30);
+
+impl Monitor {
+    /// Makes the servers the decision found left behind replicas of the writer again.
+    pub(super) async fn rejoin(&mut self, d: &Decision) {
+        let Some(w) = d.writer else {
+            return;
+        };
+        for &i in &d.rejoin {
+            let position = self
+                .state
+                .last_check(i)
+                .map(|c| c.gtid_current_pos.clone())
+                .unwrap_or_default();
+            if matches!(&self.rejoin_after[i], Some((t, p)) if Instant::now() < *t && *p == position)
+            {
+                continue;
+            }
+            let (node, writer) = (
+                self.topology.nodes[i].clone(),
+                self.topology.nodes[w].clone(),
+            );
+            let change = Change {
+                topology: &self.topology,
+                login: &self.login,
+                limits: &self.limits,
+            };
+            let result = tokio::time::timeout(
+                self.limits.switchover_timeout,
+                change.rejoin(&node, &writer),
+            )
+            .await
+            .unwrap_or_else(|_| Err(ChangeError::Refused("timed out".into())));
+            let outcome = match result {
+                Ok(position) => {
+                    info!(backend = %node.name, writer = %writer.name, from = %position, "rejoined: replicates from the writer again");
+                    "ok"
+                }
+                // Another dbrouterd holds the lock (a change or the same rejoin): next round.
+                Err(ChangeError::Busy { .. }) => continue,
+                Err(e) => {
+                    warn!(backend = %node.name, writer = %writer.name, error = %e, "cannot rejoin");
+                    "failed"
+                }
+            };
+            self.rejoin_after[i] = Some((Instant::now() + REJOIN_RETRY, position));
+            self.metrics
+                .changes
+                .with_label_values(&["rejoin", outcome])
+                .inc();
+        }
+    }
+}
 
 impl Change<'_> {
     /// Makes `node` replicate from `writer`; answers the position it starts from.

@@ -16,18 +16,9 @@
 //! - **Failover**: the writer failing `confirm_checks` checks in a row, with `auto` on, plans a
 //!   failover to the standby (or else writer) that is reachable and replicating and has received
 //!   the most of the old writer's transactions (the first configured one among equals).
-//! - **Rejoin** (`auto_rejoin`, as MaxScale's): while a writer takes writes, a reachable
-//!   read-only server that does not receive from it is made its replica again (carried out by
-//!   `monitor::rejoin`, which first checks that it holds nothing the writer lacks). Such a server
-//!   replicates from nobody (an old writer back after a failover); or its IO thread does not
-//!   run and it points elsewhere (at the old writer); or its replication is stopped, pointing at
-//!   the writer, and it has not seen the latest topology change (an old writer whose
-//!   replication stopped when it was promoted); or it streams from another backend that itself
-//!   receives from nobody (a replica that was down during the failover, back on the fenced old
-//!   writer). It must look so for [`REJOIN_AFTER_ROUNDS`] rounds in a row, which a replica that
-//!   a change (by this dbrouterd or another one) is repointing never does. A replica an
-//!   operator stopped after the last change, still pointing at the writer, and a replica
-//!   chained behind one that follows the writer, are left alone.
+//! - **Rejoin** (`auto_rejoin`, as MaxScale's): while a writer takes writes, a server a topology
+//!   change left behind ([`super::left_behind`]) is made its replica again (carried out by
+//!   `monitor::rejoin`, which first checks that it holds nothing the writer lacks).
 
 use std::time::Duration;
 
@@ -35,10 +26,8 @@ use ha_core::health::{HealthState, HealthTracker};
 
 use super::check::{assess_reader, Check, ReadContext};
 use super::gtid::GtidPos;
+use super::left_behind::LeftBehind;
 use crate::config::Role;
-
-/// Rounds in a row a server must look left behind before it is rejoined.
-pub const REJOIN_AFTER_ROUNDS: u32 = 5;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
@@ -92,8 +81,7 @@ pub struct MonitorState {
     trackers: Vec<Option<HealthTracker>>,
     last: Vec<Check>,
     writer_failures: u32,
-    /// Per backend: rounds in a row it looked left behind.
-    stranded_rounds: Vec<u32>,
+    left_behind: LeftBehind,
     reference_heartbeat_us: Option<i64>,
     pub epoch: u64,
     pub designated: Option<usize>,
@@ -106,7 +94,7 @@ impl MonitorState {
         MonitorState {
             trackers: nodes.iter().map(|_| None).collect(),
             last: nodes.iter().map(|_| Check::default()).collect(),
-            stranded_rounds: vec![0; nodes.len()],
+            left_behind: LeftBehind::new(nodes.len()),
             settings,
             nodes,
             writer_failures: 0,
@@ -285,58 +273,14 @@ impl MonitorState {
             }
         }
         // 6. Servers a topology change left behind follow the writer again.
-        let stranded = match (self.settings.auto_rejoin, d.failover, d.writer) {
-            (true, None, Some(w)) => self.stranded(&checks, w),
-            _ => Vec::new(),
-        };
-        for (i, rounds) in self.stranded_rounds.iter_mut().enumerate() {
-            *rounds = if stranded.contains(&i) {
-                rounds.saturating_add(1)
-            } else {
-                0
-            };
-            if *rounds >= REJOIN_AFTER_ROUNDS {
-                d.rejoin.push(i);
-            }
-        }
+        let writer = d
+            .writer
+            .filter(|_| self.settings.auto_rejoin && d.failover.is_none());
+        d.rejoin = self
+            .left_behind
+            .observe(&self.nodes, &checks, writer, self.epoch);
         self.last = checks;
         d
-    }
-
-    /// The reachable read-only servers other than `writer` that do not receive from it (see
-    /// the module docs' rule for rejoin).
-    fn stranded(&self, checks: &[Check], writer: usize) -> Vec<usize> {
-        let writer_address = self.nodes[writer].address.as_str();
-        // A backend other than the writer that receives from nobody.
-        let dead_end = |master: &str| {
-            self.nodes
-                .iter()
-                .zip(checks)
-                .enumerate()
-                .any(|(j, (n, c))| {
-                    j != writer
-                        && n.address == master
-                        && c.is_reachable()
-                        && c.replication.as_ref().is_none_or(|r| !r.io_running)
-                })
-        };
-        (0..checks.len())
-            .filter(|&i| {
-                let c = &checks[i];
-                if i == writer || !c.is_reachable() || !c.read_only {
-                    return false;
-                }
-                match &c.replication {
-                    None => true,
-                    Some(r) if r.io_running => dead_end(&r.master),
-                    Some(r) if r.master != writer_address => true,
-                    Some(r) => {
-                        let seen = c.epoch.as_ref().map_or(0, |e| e.epoch);
-                        r.io_stopped && !r.sql_running && seen < self.epoch
-                    }
-                }
-            })
-            .collect()
     }
 }
 
@@ -563,116 +507,37 @@ mod tests {
     }
 
     #[test]
-    fn with_auto_rejoin_servers_left_behind_follow_the_writer_again() {
+    fn servers_left_behind_are_rejoined_only_with_auto_rejoin_and_a_confirmed_writer() {
+        use crate::monitor::left_behind::REJOIN_AFTER_ROUNDS;
         let mut s = state(true);
-        let mut settings = s.settings.clone();
-        settings.auto_rejoin = true;
-        s.set_settings(settings);
-        // db2 took over at epoch 3 while db1 was down; db3 was repointed and saw the change.
+        // db1 back after a failover to db2 (epoch 3): read-only, replicating from nobody.
         let mut writer = primary();
         writer.epoch = Some(EpochRecord {
             epoch: 3,
             writer: "db2".into(),
         });
-        // A replica of `master`: IO thread `io` ("Yes", "Connecting" or "No"; the SQL thread
-        // runs unless both are stopped), having seen `epoch`.
-        let following = |master: &str, io: &str, epoch: u64| {
-            let mut c = replica();
-            c.replication = c.replication.map(|r| Replication {
-                master: master.into(),
-                io_running: io == "Yes",
-                io_stopped: io == "No",
-                sql_running: io != "No",
-                ..r
-            });
-            c.epoch = Some(EpochRecord {
-                epoch,
-                writer: "db2".into(),
-            });
-            c
-        };
-        let round = |db1: Check, db3: Check| vec![db1, writer.clone(), db3];
-        // What the monitor rejoins when a round looks the same REJOIN_AFTER_ROUNDS times
-        // after one where nobody was left behind; nothing before.
-        let clean = round(
-            following("db2:3306", "Yes", 3),
-            following("db2:3306", "Yes", 3),
-        );
-        let left_behind = |s: &mut MonitorState, checks: Vec<Check>| {
-            assert!(s.observe(clean.clone()).rejoin.is_empty());
-            for _ in 1..REJOIN_AFTER_ROUNDS {
-                let d = s.observe(checks.clone());
-                assert!(d.rejoin.is_empty(), "too early: {:?}", d.rejoin);
-            }
-            s.observe(checks).rejoin
-        };
-        let d = s.observe(round(
-            Check::failed("down"),
-            following("db2:3306", "Yes", 3),
-        ));
-        assert_eq!(d.followed, Some((1, 3)));
-        assert_eq!(d.writer, Some(1));
-        assert!(d.rejoin.is_empty(), "nobody left behind: {:?}", d.rejoin);
-
-        // The old writer is back: writable first (fenced, not rejoined), then read-only.
         let mut back = primary();
-        back.epoch = None;
-        let d = s.observe(round(back.clone(), following("db2:3306", "Yes", 3)));
-        assert_eq!(d.fence, vec![0]);
-        assert!(d.rejoin.is_empty() && d.writer.is_none());
         back.read_only = true;
-        let healthy_db3 = following("db2:3306", "Yes", 3);
-        assert_eq!(
-            left_behind(&mut s, round(back.clone(), healthy_db3.clone())),
-            vec![0],
-            "replicating from nobody"
-        );
-
-        // Its replication stopped when it was promoted long ago, pointing at db2: it has not
-        // seen epoch 3, so it is left behind too.
-        let old_config = following("db2:3306", "No", 1);
-        assert_eq!(
-            left_behind(&mut s, round(old_config, healthy_db3.clone())),
-            vec![0]
-        );
-
-        // db3 down while db1 was lost, back pointing at dead db1: left behind. Stopped by
-        // hand after it followed db2 (epoch 3 seen), or just repointed and still connecting:
-        // left alone.
-        let ok_db1 = following("db2:3306", "Yes", 3);
-        let rejoin_of =
-            |s: &mut MonitorState, db3: Check| left_behind(s, round(ok_db1.clone(), db3));
-        assert_eq!(
-            rejoin_of(&mut s, following("db1:3306", "Connecting", 2)),
-            vec![2]
-        );
-        assert!(rejoin_of(&mut s, following("db2:3306", "No", 3)).is_empty());
-        assert!(rejoin_of(&mut s, following("db2:3306", "Connecting", 2)).is_empty());
-        // Streaming from db1 while db1 follows db2 (a chain): left alone. Streaming from
-        // db1 while db1 receives from nobody (fenced, not yet rejoined): left behind.
-        assert!(rejoin_of(&mut s, following("db1:3306", "Yes", 2)).is_empty());
-        assert_eq!(
-            left_behind(&mut s, round(back.clone(), following("db1:3306", "Yes", 2))),
-            vec![0, 2]
-        );
-        // Once rejoined it is no longer left behind; looking so again starts the count over.
-        let d = s.observe(round(ok_db1.clone(), healthy_db3.clone()));
-        assert!(d.rejoin.is_empty());
-        let d = s.observe(round(back.clone(), healthy_db3.clone()));
-        assert!(d.rejoin.is_empty(), "one round is not enough");
-
-        // Never while the writer is not confirmed, and never with auto_rejoin off.
-        for _ in 0..REJOIN_AFTER_ROUNDS {
-            let d = s.observe(vec![back.clone(), Check::failed("down"), replica()]);
-            assert!(d.rejoin.is_empty());
-        }
+        let mut db3 = replica();
+        db3.replication = db3.replication.map(|r| Replication {
+            master: "db2:3306".into(),
+            ..r
+        });
+        let round = vec![back.clone(), writer, db3.clone()];
+        let rejoined = |s: &mut MonitorState, checks: &[Check]| {
+            (0..REJOIN_AFTER_ROUNDS)
+                .map(|_| s.observe(checks.to_vec()).rejoin)
+                .last()
+                .unwrap_or_default()
+        };
+        assert!(rejoined(&mut s, &round).is_empty(), "auto_rejoin is off");
         let mut settings = s.settings.clone();
-        settings.auto_rejoin = false;
+        settings.auto_rejoin = true;
         s.set_settings(settings);
-        for _ in 0..REJOIN_AFTER_ROUNDS {
-            let d = s.observe(round(back.clone(), healthy_db3.clone()));
-            assert!(d.rejoin.is_empty());
-        }
+        assert_eq!(rejoined(&mut s, &round), vec![0]);
+        // The writer down: nothing is rejoined (and the failover comes first).
+        let writer_down = vec![back, Check::failed("down"), db3];
+        assert!(rejoined(&mut s, &writer_down).is_empty());
     }
 
     #[test]
