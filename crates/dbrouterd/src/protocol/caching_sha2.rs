@@ -179,9 +179,12 @@ impl ServerKey {
     /// The password a client encrypted with [`encrypt_password`]: decrypted, XORed with the
     /// scramble again, without its NUL. `None` when it does not decrypt with this key.
     pub fn decrypt_password(&self, ciphertext: &[u8], scramble: &[u8]) -> Option<Vec<u8>> {
+        // Blinded: the exponentiation's timing does not depend on what a client sent. The
+        // `rsa` crate's arithmetic is not constant-time (RUSTSEC-2023-0071), so TLS remains
+        // the better way for these logins (docs/configuration.md).
         let plain = self
             .private
-            .decrypt(Oaep::new::<sha1::Sha1>(), ciphertext)
+            .decrypt_blinded(&mut rand::thread_rng(), Oaep::new::<sha1::Sha1>(), ciphertext)
             .ok()?;
         if scramble.is_empty() {
             return None;
