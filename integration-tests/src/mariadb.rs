@@ -377,11 +377,22 @@ impl DbTopology {
     /// Starts a stopped or killed server again with its old data and settings; a replica resumes
     /// replicating from its GTID position on its own.
     pub fn restart(&self, server: &DbServer) -> Result<()> {
+        self.start_server(server, &[])
+    }
+
+    /// Starts a crashed primary again after a failover, as a replica: its crash recovery drops
+    /// what no replica acknowledged (`topology.sh start-server … --as-replica`).
+    pub fn restart_as_replica(&self, server: &DbServer) -> Result<()> {
+        self.start_server(server, &["--as-replica"])
+    }
+
+    fn start_server(&self, server: &DbServer, options: &[&str]) -> Result<()> {
         let output = Command::new("bash")
             .arg(&self.script)
             .arg("start-server")
             .arg(self.dir.path())
             .arg(server.name)
+            .args(options)
             .output_within(SLOW)
             .context("running topology.sh start-server")?;
         if !output.status.success() {

@@ -7,7 +7,9 @@
 //!   the standby first: `dbrouterd_failover_catch_up`);
 //! - no write reached a read-only server (no client ever saw ER_OPTION_PREVENTS_STATEMENT);
 //! - the old primary, restarted with read_only=OFF, is fenced (writes keep going to the
-//!   standby).
+//!   standby), and `db.rejoin` makes it a replica of the new writer with every acknowledged
+//!   write (started as a replica, `--init-rpl-role=SLAVE`, its crash recovery drops a commit
+//!   no replica acknowledged).
 
 mod dbrouterd_failover_support;
 
@@ -222,7 +224,7 @@ async fn scenario() {
     // The old primary comes back writable (its my.cnf says read_only=OFF): it is fenced, and
     // writes keep going to db2.
     let d = db.clone();
-    tokio::task::spawn_blocking(move || d.restart(d.primary()))
+    tokio::task::spawn_blocking(move || d.restart_as_replica(d.primary()))
         .await
         .expect("task")
         .expect("restart the old primary");
@@ -248,4 +250,43 @@ async fn scenario() {
         .await
         .expect("read on the writer");
     assert_eq!(id, Some(2));
+
+    // Rejoined by command (auto_rejoin is off here). Started as a replica, its crash recovery
+    // dropped the commit no replica acknowledged, if there was one, so it holds nothing db2
+    // lacks; it then replicates from db2 and has every acknowledged write.
+    let r = routers[0].clone();
+    let answer = tokio::task::spawn_blocking(move || {
+        r.control(serde_json::json!({"cmd": "db.rejoin", "args": {"backend": "db1"}}))
+    })
+    .await
+    .expect("task");
+    assert_eq!(answer["ok"], true, "db.rejoin: {answer}");
+    assert_eq!(answer["data"]["writer"], "db2", "{answer}");
+    let d = db.clone();
+    let on_db1 = tokio::task::spawn_blocking(move || {
+        d.wait_replicated_from(d.standby(), Duration::from_secs(60))?;
+        let status = d.replica_status(d.primary())?;
+        anyhow::ensure!(
+            status.as_ref().is_some_and(
+                |s| s.io_running == "Yes" && s.master_port == Some(d.standby().addr.port())
+            ),
+            "db1 does not replicate from db2: {status:?}"
+        );
+        d.root_sql(d.primary(), "SELECT worker, n FROM appdb.acks")
+    })
+    .await
+    .expect("task")
+    .expect("db1 replicating from db2");
+    let present: BTreeSet<(usize, u64)> = on_db1
+        .lines()
+        .filter_map(|l| {
+            let (w, n) = l.split_once('\t')?;
+            Some((w.parse().ok()?, n.parse().ok()?))
+        })
+        .collect();
+    let missing: Vec<_> = acked.difference(&present).collect();
+    assert!(
+        missing.is_empty(),
+        "db1 lacks acknowledged writes: {missing:?}"
+    );
 }

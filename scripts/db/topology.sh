@@ -8,7 +8,12 @@
 #                                     127.0.0.1:BASE_PORT..BASE_PORT+3; returns once all replicate
 #   topology.sh stop DIR              shut every server down (mariadb-admin shutdown, SIGKILL on timeout)
 #   topology.sh status DIR            one line per server; exit status 0 when all four run, 3 otherwise
-#   topology.sh start-server DIR NAME start one stopped server of a started topology again
+#   topology.sh start-server DIR NAME [--as-replica]
+#                                     start one stopped server of a started topology again;
+#                                     --as-replica: a crashed primary after a failover, whose crash
+#                                     recovery must drop what no replica acknowledged
+#                                     (--init-rpl-role=SLAVE, MariaDB 10.6.19/10.11.9 and later;
+#                                     rpl_semi_sync_slave_enabled=ON before)
 #
 #   server    port         server_id  read_only
 #   primary   BASE_PORT    1          OFF
@@ -260,9 +265,6 @@ semi_sync_cnf() {
       echo "rpl_semi_sync_master_enabled    = ON"
       echo "rpl_semi_sync_master_wait_point = AFTER_SYNC"
       echo "rpl_semi_sync_master_timeout    = 10000"
-      # Read at start: crash recovery then drops what no replica acknowledged (the tail of
-      # the binary log), so a primary restarted after a failover can become a replica.
-      echo "rpl_semi_sync_slave_enabled     = ON"
       ;;
     standby) echo "rpl_semi_sync_slave_enabled     = ON" ;;
   esac
@@ -282,13 +284,14 @@ install_db() {
 
 launch() {
   local node=$1 dir
+  shift
   dir=$(node_dir "$node")
   rm -f "$dir/mariadbd.pid"
   # Its own session, so a Ctrl-C meant for the caller does not reach it; stdio to the error log so
   # nothing holds the caller's pipes open.
   # `ip netns exec` execs mariadbd, so $! is the server's pid either way.
   setsid bash -c 'exec "$@"' launch $(netns_prefix "$node") "$MARIADBD" "--defaults-file=$dir/my.cnf" \
-    "--user=$RUN_AS" </dev/null >>"$dir/error.log" 2>&1 &
+    "--user=$RUN_AS" "$@" </dev/null >>"$dir/error.log" 2>&1 &
   local pid=$! i
   echo "$pid" >"$dir/launch.pid"
   # Until the forked child has exec'd, its command line is this script's, and server_pid would
@@ -605,16 +608,25 @@ cmd_stop() {
 }
 
 cmd_start_server() {
-  [[ $# -eq 2 ]] || usage
+  [[ $# -eq 2 || ( $# -eq 3 && $3 == --as-replica ) ]] || usage
   set_dir "$1"
-  local node=$2 pid
+  local node=$2 pid extra=()
   load_base_port
   node_index "$node" >/dev/null
   [[ -f $DIR/.configured ]] || die "the topology in $DIR was never started completely; use start"
   resolve_binaries
   pid=$(server_pid "$node") && die "the $node is already running (pid $pid)"
   port_in_use "$node" && die "port $(node_port "$node") for the $node is in use"
-  launch "$node"
+  if [[ ${3:-} == --as-replica ]]; then
+    # Crash recovery truncates the binary log's unacknowledged tail only for a server that
+    # starts as a replica (MDEV-33465); older servers took rpl_semi_sync_slave_enabled for that.
+    if "$MARIADBD" --help --verbose 2>/dev/null | grep -q -- '--init-rpl-role'; then
+      extra=(--init-rpl-role=SLAVE)
+    else
+      extra=(--rpl-semi-sync-slave-enabled=ON)
+    fi
+  fi
+  launch "$node" "${extra[@]}"
   wait_up "$node"
   log "$node up on $(node_addr "$node"):$(node_port "$node") (pid $(server_pid "$node"))"
 }

@@ -1,6 +1,7 @@
 //! dbrouterd as a daemon: starts the monitor and the data path (topology, routers with their
 //! connection pools, listeners), answers `health`, `status`, `route.explain`,
-//! `backend.drain`, `backend.enable`, `db.switchover` and `db.failover`, applies reloads, and
+//! `backend.drain`, `backend.enable`, `db.switchover`, `db.failover` and `db.rejoin`, applies
+//! reloads, and
 //! stops by closing the listeners and letting sessions finish until the deadline.
 //!
 //! Reload (`service::reload`) applies a new file whole or refuses it whole: users, pools, listeners,
@@ -26,7 +27,7 @@ use crate::client_key::ClientKey;
 use crate::config::Config;
 use crate::listener::{bind, load_tls, serve, Live, Serving, SessionThreads, Shared};
 use crate::monitor::promote::Kind;
-use crate::monitor::{metrics::MonitorMetrics, topology_status, Monitor, MonitorHandle};
+use crate::monitor::{metrics::MonitorMetrics, topology_status, Monitor, MonitorHandle, Requested};
 use crate::pool::Pools;
 use crate::router::Router;
 use crate::stats::Stats;
@@ -214,6 +215,7 @@ impl Service for Dbrouterd {
             ("backend.enable", Access::Admin),
             ("db.switchover", Access::Admin),
             ("db.failover", Access::Admin),
+            ("db.rejoin", Access::Admin),
         ]
     }
 
@@ -230,6 +232,7 @@ impl Service for Dbrouterd {
                 "backend.enable" => self.drain(args, false),
                 "db.switchover" => self.change(Kind::Switchover, args).await,
                 "db.failover" => self.change(Kind::Failover, args).await,
+                "db.rejoin" => self.rejoin(args).await,
                 other => Err(CommandError::new(
                     ErrorKind::UnknownCommand,
                     format!("unknown command {other}"),
@@ -278,7 +281,21 @@ impl Dbrouterd {
     async fn change(&self, kind: Kind, args: &Map<String, Value>) -> Result<Value, CommandError> {
         let to = args.get("to").and_then(Value::as_str).map(str::to_string);
         self.monitor
-            .change(kind, to)
+            .request(Requested::Change { kind, to })
+            .await
+            .map_err(CommandError::failed)
+    }
+
+    /// `db.rejoin backend=NAME`: the server, read-only and holding nothing the writer lacks,
+    /// replicates from the writer (what `failover.auto_rejoin` does on its own).
+    async fn rejoin(&self, args: &Map<String, Value>) -> Result<Value, CommandError> {
+        let backend = args
+            .get("backend")
+            .and_then(Value::as_str)
+            .ok_or_else(|| CommandError::invalid_argument("needs backend=NAME"))?
+            .to_string();
+        self.monitor
+            .request(Requested::Rejoin { backend })
             .await
             .map_err(CommandError::failed)
     }

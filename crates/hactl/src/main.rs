@@ -59,10 +59,11 @@ enum Command {
         /// Arguments as key=value; values that parse as JSON (numbers, true/false) are typed.
         args: Vec<String>,
     },
-    /// dbrouterd's topology changes: `hactl db switchover [to=db2]`, `hactl db failover`
-    /// (the same as `hactl call dbrouterd db.switchover ...`, waiting at least 30 s).
+    /// dbrouterd's topology changes: `hactl db switchover [to=db2]`, `hactl db failover`,
+    /// `hactl db rejoin backend=db1` (the same as `hactl call dbrouterd db.switchover ...`,
+    /// waiting at least 30 s).
     Db {
-        /// `switchover` or `failover`.
+        /// `switchover`, `failover` or `rejoin`.
         action: String,
         /// Arguments as key=value, e.g. `to=db2`.
         args: Vec<String>,

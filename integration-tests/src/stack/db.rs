@@ -150,11 +150,22 @@ impl NsDatabases {
 
     /// Starts server `name` again with its data; a replica resumes replicating by itself.
     pub fn restart(&self, name: &str) -> Result<()> {
+        self.start_server(name, &[])
+    }
+
+    /// Starts the crashed primary `name` again after a failover: as a replica, so that its
+    /// crash recovery drops what no replica acknowledged (`topology.sh --as-replica`).
+    pub fn restart_as_replica(&self, name: &str) -> Result<()> {
+        self.start_server(name, &["--as-replica"])
+    }
+
+    fn start_server(&self, name: &str, options: &[&str]) -> Result<()> {
         let output = Command::new("bash")
             .arg(&self.script)
             .arg("start-server")
             .arg(&self.dir)
             .arg(name)
+            .args(options)
             .output_within(SLOW)
             .context("running topology.sh start-server")?;
         if !output.status.success() {

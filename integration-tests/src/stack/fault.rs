@@ -250,11 +250,11 @@ fn repair(stack: &mut Stack, fault: Fault, master: usize) -> Result<()> {
             stack.wait_both_apps_answer(Duration::from_secs(30));
         }
         Fault::Replica => stack.db.restart("replica1")?,
-        // The killed primary is started again. Crash recovery (rpl_semi_sync_slave_enabled in
-        // its configuration) drops what its standby never acknowledged, and dbrouterd
-        // (failover.auto_rejoin) fences it and makes it a replica of the new writer.
+        // The killed primary is started again, as a replica: its crash recovery drops what its
+        // standby never acknowledged, and dbrouterd (failover.auto_rejoin) fences it and makes
+        // it a replica of the new writer.
         Fault::Primary => {
-            stack.db.restart("primary")?;
+            stack.db.restart_as_replica("primary")?;
             let db = &stack.db;
             wait_until(
                 "the old primary to replicate from the new writer (auto_rejoin)",

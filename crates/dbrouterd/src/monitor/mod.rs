@@ -53,11 +53,17 @@ use promote::{Change, Kind, Limits, Plan};
 use settings::{limits_of, settings_of, ticker};
 use state::{Decision, MonitorState, NodeSpec};
 
-/// A request from the control channel.
+/// What the control channel asks the monitor for.
+pub enum Requested {
+    /// A switchover or failover to `to` (`None`: the eligible standby that received the most).
+    Change { kind: Kind, to: Option<String> },
+    /// Make `backend` a replica of the writer (`db.rejoin`).
+    Rejoin { backend: String },
+}
+
+/// A request from the control channel, with where its answer goes.
 pub struct ChangeRequest {
-    pub kind: Kind,
-    /// The new writer by name; `None`: the eligible standby that received the most.
-    pub to: Option<String>,
+    pub what: Requested,
     pub reply: oneshot::Sender<Result<Value, String>>,
 }
 
@@ -68,11 +74,11 @@ pub struct MonitorHandle {
 }
 
 impl MonitorHandle {
-    /// Asks for a switchover or failover and waits for its outcome.
-    pub async fn change(&self, kind: Kind, to: Option<String>) -> Result<Value, String> {
+    /// Asks for a switchover or failover, or a rejoin, and waits for its outcome.
+    pub async fn request(&self, what: Requested) -> Result<Value, String> {
         let (reply, answer) = oneshot::channel();
         self.tx
-            .send(ChangeRequest { kind, to, reply })
+            .send(ChangeRequest { what, reply })
             .await
             .map_err(|_| "the monitor is not running".to_string())?;
         answer
@@ -175,7 +181,10 @@ impl Monitor {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 Some(request) = rx.recv() => {
-                    let answer = self.requested(request.kind, request.to).await;
+                    let answer = match request.what {
+                        Requested::Change { kind, to } => self.requested(kind, to).await,
+                        Requested::Rejoin { backend } => self.rejoin_requested(&backend).await,
+                    };
                     let _ = request.reply.send(answer);
                 }
                 _ = tick.tick() => {

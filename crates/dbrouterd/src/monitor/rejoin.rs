@@ -13,6 +13,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use serde_json::{json, Value};
 use tracing::{info, warn};
 
 use super::gtid::BinlogState;
@@ -30,6 +31,52 @@ const REJOIN_RETRY: Duration = Duration::from_secs(30);
 
 impl Monitor {
     /// Makes the servers the decision found left behind replicas of the writer again.
+    /// `db.rejoin backend=NAME`, by hand: the same checks and the same change as a rejoin of
+    /// its own, with `auto_rejoin` on or off.
+    pub(super) async fn rejoin_requested(&mut self, backend: &str) -> Result<Value, String> {
+        let i = self
+            .state
+            .index_of(backend)
+            .ok_or_else(|| format!("no backend named {backend}"))?;
+        // The writer the topology names, also in a round that held writes (a second writer
+        // just fenced): the rejoin connects to it and checks its binary log anyway.
+        let writer = self
+            .topology
+            .designated()
+            .cloned()
+            .ok_or_else(|| "no writer is designated".to_string())?;
+        if writer.index == i {
+            return Err(format!("{backend} is the writer"));
+        }
+        let node = self.topology.nodes[i].clone();
+        let change = Change {
+            topology: &self.topology,
+            login: &self.login,
+            limits: &self.limits,
+        };
+        let result = tokio::time::timeout(
+            self.limits.switchover_timeout,
+            change.rejoin(&node, &writer),
+        )
+        .await
+        .unwrap_or_else(|_| Err(ChangeError::Refused("timed out".into())));
+        let outcome = if result.is_ok() { "ok" } else { "failed" };
+        self.metrics
+            .changes
+            .with_label_values(&["rejoin", outcome])
+            .inc();
+        match result {
+            Ok(position) => {
+                info!(backend = %node.name, writer = %writer.name, from = %position, "rejoined by command: replicates from the writer again");
+                Ok(json!({"backend": node.name, "writer": writer.name, "from": position}))
+            }
+            Err(e) => {
+                warn!(backend = %node.name, writer = %writer.name, error = %e, "cannot rejoin");
+                Err(e.to_string())
+            }
+        }
+    }
+
     pub(super) async fn rejoin(&mut self, d: &Decision) {
         let Some(w) = d.writer else {
             return;

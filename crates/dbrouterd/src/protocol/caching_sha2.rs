@@ -184,7 +184,11 @@ impl ServerKey {
         // the better way for these logins (docs/configuration.md).
         let plain = self
             .private
-            .decrypt_blinded(&mut rand::thread_rng(), Oaep::new::<sha1::Sha1>(), ciphertext)
+            .decrypt_blinded(
+                &mut rand::thread_rng(),
+                Oaep::new::<sha1::Sha1>(),
+                ciphertext,
+            )
             .ok()?;
         if scramble.is_empty() {
             return None;
