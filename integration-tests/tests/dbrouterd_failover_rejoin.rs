@@ -127,7 +127,7 @@ async fn scenario() {
     .await;
 
     // db1 comes back with row 99, which db2 never had: fenced, and left out of replication.
-    on_db(&db, "db1 restarted", |d| d.restart(d.primary())).await;
+    on_db(&db, "db1 restarted", |d| d.restart_as_replica(d.primary())).await;
     let r = router.clone();
     let refusal = wait_blocking("the rejoin of db1 refused", WAIT, move || {
         r.daemon.log_text().lines().find_map(|l| {

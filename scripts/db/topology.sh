@@ -13,7 +13,7 @@
 #                                     --as-replica: a crashed primary after a failover, whose crash
 #                                     recovery must drop what no replica acknowledged
 #                                     (--init-rpl-role=SLAVE, MariaDB 10.6.19/10.11.9 and later;
-#                                     rpl_semi_sync_slave_enabled=ON before)
+#                                     rpl_semi_sync_slave_enabled=ON before), semi-sync master off
 #
 #   server    port         server_id  read_only
 #   primary   BASE_PORT    1          OFF
@@ -620,10 +620,13 @@ cmd_start_server() {
   if [[ ${3:-} == --as-replica ]]; then
     # Crash recovery truncates the binary log's unacknowledged tail only for a server that
     # starts as a replica (MDEV-33465); older servers took rpl_semi_sync_slave_enabled for that.
+    # As a replica it must not wait, as a semi-sync master, for acknowledgements of what it
+    # applies: that stalls its replication for rpl_semi_sync_master_timeout.
+    extra=(--rpl-semi-sync-master-enabled=OFF)
     if "$MARIADBD" --help --verbose 2>/dev/null | grep -q -- '--init-rpl-role'; then
-      extra=(--init-rpl-role=SLAVE)
+      extra+=(--init-rpl-role=SLAVE)
     else
-      extra=(--rpl-semi-sync-slave-enabled=ON)
+      extra+=(--rpl-semi-sync-slave-enabled=ON)
     fi
   fi
   launch "$node" "${extra[@]}"
