@@ -205,20 +205,7 @@ async fn scenario() {
     .expect("rows on standby and replicas");
     let acked: BTreeSet<(usize, u64)> = ledger.acked.iter().map(|(k, _)| *k).collect();
     for (server, text) in ["db2", "db3", "db4"].iter().zip(&on_servers) {
-        let present: BTreeSet<(usize, u64)> = text
-            .lines()
-            .filter_map(|l| {
-                let (w, n) = l.split_once('\t')?;
-                Some((w.parse().ok()?, n.parse().ok()?))
-            })
-            .collect();
-        let missing: Vec<_> = acked.difference(&present).collect();
-        assert!(
-            missing.is_empty(),
-            "{server} lacks {} acknowledged writes, e.g. {:?}",
-            missing.len(),
-            &missing[..missing.len().min(5)]
-        );
+        assert_has_every_ack(server, &acked, text);
     }
 
     // The old primary comes back writable (its my.cnf says read_only=OFF): it is fenced, and
@@ -277,7 +264,13 @@ async fn scenario() {
     .await
     .expect("task")
     .expect("db1 replicating from db2");
-    let present: BTreeSet<(usize, u64)> = on_db1
+    assert_has_every_ack("db1", &acked, &on_db1);
+}
+
+/// Fails unless `rows` (`SELECT worker, n FROM appdb.acks` on `server`, tab-separated) holds
+/// every acknowledged write.
+fn assert_has_every_ack(server: &str, acked: &BTreeSet<(usize, u64)>, rows: &str) {
+    let present: BTreeSet<(usize, u64)> = rows
         .lines()
         .filter_map(|l| {
             let (w, n) = l.split_once('\t')?;
@@ -287,6 +280,8 @@ async fn scenario() {
     let missing: Vec<_> = acked.difference(&present).collect();
     assert!(
         missing.is_empty(),
-        "db1 lacks acknowledged writes: {missing:?}"
+        "{server} lacks {} acknowledged writes, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
     );
 }

@@ -30,7 +30,6 @@ use crate::topology::BackendNode;
 const REJOIN_RETRY: Duration = Duration::from_secs(30);
 
 impl Monitor {
-    /// Makes the servers the decision found left behind replicas of the writer again.
     /// `db.rejoin backend=NAME`, by hand: the same checks and the same change as a rejoin of
     /// its own, with `auto_rejoin` on or off.
     pub(super) async fn rejoin_requested(&mut self, backend: &str) -> Result<Value, String> {
@@ -48,35 +47,15 @@ impl Monitor {
         if writer.index == i {
             return Err(format!("{backend} is the writer"));
         }
-        let node = self.topology.nodes[i].clone();
-        let change = Change {
-            topology: &self.topology,
-            login: &self.login,
-            limits: &self.limits,
-        };
-        let result = tokio::time::timeout(
-            self.limits.switchover_timeout,
-            change.rejoin(&node, &writer),
-        )
-        .await
-        .unwrap_or_else(|_| Err(ChangeError::Refused("timed out".into())));
-        let outcome = if result.is_ok() { "ok" } else { "failed" };
-        self.metrics
-            .changes
-            .with_label_values(&["rejoin", outcome])
-            .inc();
-        match result {
-            Ok(position) => {
-                info!(backend = %node.name, writer = %writer.name, from = %position, "rejoined by command: replicates from the writer again");
-                Ok(json!({"backend": node.name, "writer": writer.name, "from": position}))
-            }
-            Err(e) => {
-                warn!(backend = %node.name, writer = %writer.name, error = %e, "cannot rejoin");
-                Err(e.to_string())
-            }
-        }
+        let position = self
+            .rejoin_one(i, &writer, "command")
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(json!({"backend": backend, "writer": writer.name, "from": position}))
     }
 
+    /// Makes the servers the decision found left behind replicas of the writer again, each
+    /// at most once per [`REJOIN_RETRY`] unless its position changed.
     pub(super) async fn rejoin(&mut self, d: &Decision) {
         let Some(w) = d.writer else {
             return;
@@ -91,39 +70,50 @@ impl Monitor {
             {
                 continue;
             }
-            let (node, writer) = (
-                self.topology.nodes[i].clone(),
-                self.topology.nodes[w].clone(),
-            );
-            let change = Change {
-                topology: &self.topology,
-                login: &self.login,
-                limits: &self.limits,
-            };
-            let result = tokio::time::timeout(
-                self.limits.switchover_timeout,
-                change.rejoin(&node, &writer),
-            )
-            .await
-            .unwrap_or_else(|_| Err(ChangeError::Refused("timed out".into())));
-            let outcome = match result {
-                Ok(position) => {
-                    info!(backend = %node.name, writer = %writer.name, from = %position, "rejoined: replicates from the writer again");
-                    "ok"
-                }
+            let writer = self.topology.nodes[w].clone();
+            if let Err(ChangeError::Busy { .. }) = self.rejoin_one(i, &writer, "monitor").await {
                 // Another dbrouterd holds the lock (a change or the same rejoin): next round.
-                Err(ChangeError::Busy { .. }) => continue,
-                Err(e) => {
-                    warn!(backend = %node.name, writer = %writer.name, error = %e, "cannot rejoin");
-                    "failed"
-                }
-            };
+                continue;
+            }
             self.rejoin_after[i] = Some((Instant::now() + REJOIN_RETRY, position));
-            self.metrics
-                .changes
-                .with_label_values(&["rejoin", outcome])
-                .inc();
         }
+    }
+
+    /// Rejoins backend `i` to `writer` within `switchover_timeout`, logging and counting the
+    /// outcome (`by`: who asked); answers the position it replicates from. A busy lock is
+    /// neither logged nor counted.
+    async fn rejoin_one(
+        &self,
+        i: usize,
+        writer: &Arc<BackendNode>,
+        by: &'static str,
+    ) -> Result<String, ChangeError> {
+        let node = &self.topology.nodes[i];
+        let change = Change {
+            topology: &self.topology,
+            login: &self.login,
+            limits: &self.limits,
+        };
+        let result =
+            tokio::time::timeout(self.limits.switchover_timeout, change.rejoin(node, writer))
+                .await
+                .unwrap_or_else(|_| Err(ChangeError::Refused("timed out".into())));
+        let outcome = match &result {
+            Ok(position) => {
+                info!(backend = %node.name, writer = %writer.name, from = %position, by, "rejoined: replicates from the writer again");
+                "ok"
+            }
+            Err(ChangeError::Busy { .. }) => return result,
+            Err(e) => {
+                warn!(backend = %node.name, writer = %writer.name, error = %e, by, "cannot rejoin");
+                "failed"
+            }
+        };
+        self.metrics
+            .changes
+            .with_label_values(&["rejoin", outcome])
+            .inc();
+        result
     }
 }
 
