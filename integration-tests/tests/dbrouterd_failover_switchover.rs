@@ -31,7 +31,10 @@ struct Ledger {
     reads: u64,
 }
 
-/// Transactions (insert, update, read back, commit) and plain reads until `stop`.
+/// Transactions (insert, update, read back, commit) and plain reads until `stop`, or until
+/// the first failure, which fails the test: a broken connection fails every later statement
+/// at once, and looping on it would never yield to the runtime (the scenario's time limit
+/// could not fire) while the failures filled the memory.
 async fn transactions(
     opts: Opts,
     worker: usize,
@@ -64,11 +67,16 @@ async fn transactions(
                 l.committed.push((worker, n));
                 l.writers.insert(id);
             }
-            Err(e) => l.failures.push(format!("transaction: {e}")),
+            Err(e) => l
+                .failures
+                .push(format!("worker {worker}, transaction {n}: {e}")),
         }
         match read {
             Ok(_) => l.reads += 1,
-            Err(e) => l.failures.push(format!("read: {e}")),
+            Err(e) => l.failures.push(format!("worker {worker}, read {n}: {e}")),
+        }
+        if !l.failures.is_empty() {
+            return;
         }
     }
 }
@@ -77,11 +85,16 @@ fn committed(ledger: &Arc<Mutex<Ledger>>) -> usize {
     ledger.lock().expect("ledger").committed.len()
 }
 
+/// Waits for `n` more commits; fails at once, with the failures, when a worker has failed.
 async fn more_commits(ledger: &Arc<Mutex<Ledger>>, n: usize, what: &str) {
     let target = committed(ledger) + n;
     let l = ledger.clone();
     wait_for(what, Duration::from_secs(30), || {
-        let c = committed(&l);
+        let (c, failures) = {
+            let l = l.lock().expect("ledger");
+            (l.committed.len(), l.failures.clone())
+        };
+        assert!(failures.is_empty(), "{what}: failed: {failures:?}");
         async move { (c >= target).then_some(()) }
     })
     .await;
@@ -170,7 +183,15 @@ async fn scenario() {
     assert_eq!(router.writer().as_deref(), Some("db1"));
     more_commits(&ledger, 100, "transactions on db1 again").await;
 
-    // backend.drain takes a replica out of reads, backend.enable brings it back.
+    // backend.drain takes a replica out of reads, backend.enable brings it back. Both
+    // replicas were just repointed to db1 and may lag for a moment: first both back in reads.
+    let r = router.clone();
+    dbrouterd_failover_support::wait_blocking(
+        "db3 and db4 in the read rotation after the switchovers",
+        Duration::from_secs(30),
+        move || (r.in_rotation("db3") && r.in_rotation("db4")).then_some(()),
+    )
+    .await;
     let drained = router.control(json!({"cmd": "backend.drain", "args": {"backend": "db3"}}));
     assert_eq!(drained["ok"], true, "{drained}");
     assert_eq!(readers_seen(&app, 6).await, vec![4]);
