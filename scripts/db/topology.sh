@@ -340,8 +340,9 @@ wait_up() {
 monitor_privileges() {
   if ((VERNUM >= 100509)); then
     # 10.5.9 split SUPER; 10.11 no longer lets SUPER change read_only, so name everything failover needs.
-    # RELOAD: RESET SLAVE ALL on a promoted server.
-    echo "PROCESS, RELOAD, REPLICATION CLIENT, BINLOG MONITOR, REPLICA MONITOR, REPLICATION SLAVE ADMIN, READ_ONLY ADMIN, CONNECTION ADMIN"
+    # RELOAD: RESET SLAVE ALL on a promoted server; REPLICATION MASTER ADMIN: semi-sync moved
+    # with the writer at a switchover.
+    echo "PROCESS, RELOAD, REPLICATION CLIENT, BINLOG MONITOR, REPLICA MONITOR, REPLICATION SLAVE ADMIN, REPLICATION MASTER ADMIN, READ_ONLY ADMIN, CONNECTION ADMIN"
   else
     echo "PROCESS, RELOAD, REPLICATION CLIENT, SUPER"
   fi

@@ -28,6 +28,7 @@ pub mod probe;
 pub mod promote;
 mod rejoin;
 pub mod repoint;
+mod semi_sync;
 pub mod settings;
 pub mod sql;
 pub mod state;

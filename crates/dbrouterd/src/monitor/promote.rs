@@ -135,7 +135,16 @@ impl Change<'_> {
             }
         }
         let caught_up = result?;
+        // A switchover moves semi-sync with the writer, when the old writer is repointed.
+        let semi_sync = match (plan.kind, &from, &self.limits.replication) {
+            (Kind::Switchover, Some(old), Some(_)) => self.demote_semi_sync(old).await,
+            _ => None,
+        };
         let repointed = self.repoint(plan, &to).await;
+        let semi_sync = match semi_sync {
+            Some(settings) => self.promote_semi_sync(settings, &to).await,
+            None => Value::Null,
+        };
         Ok(json!({
             "kind": plan.kind.name(),
             "from": from.map(|n| n.name.clone()),
@@ -143,6 +152,7 @@ impl Change<'_> {
             "epoch": plan.epoch,
             "caught_up": caught_up,
             "repointed": repointed,
+            "semi_sync": semi_sync,
             "took_ms": started.elapsed().as_millis() as u64,
         }))
     }
