@@ -41,18 +41,17 @@ impl ClientKey {
         self.key
             .get_or_init(|| async {
                 let generated =
-                    tokio::task::spawn_blocking(|| ServerKey::generate(GENERATED_KEY_BITS)).await;
+                    tokio::task::spawn_blocking(|| ServerKey::generate(GENERATED_KEY_BITS))
+                        .await
+                        .map_err(|e| e.to_string())
+                        .and_then(|key| key.map_err(|e| e.to_string()));
                 match generated {
-                    Ok(Ok(key)) => {
+                    Ok(key) => {
                         info!(
                             bits = key.bits(),
                             "generated an RSA key pair for caching_sha2_password clients without TLS"
                         );
                         Some(Arc::new(key))
-                    }
-                    Ok(Err(e)) => {
-                        warn!(error = %e, "no RSA key pair: caching_sha2_password clients without TLS get mysql_native_password");
-                        None
                     }
                     Err(e) => {
                         warn!(error = %e, "no RSA key pair: caching_sha2_password clients without TLS get mysql_native_password");

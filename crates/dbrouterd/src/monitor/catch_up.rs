@@ -19,7 +19,7 @@ use tracing::{info, warn};
 
 use super::gtid::GtidPos;
 use super::promote::{Change, ChangeError};
-use super::repoint::{change_master, replicate, StartFrom};
+use super::repoint::{change_master, replicate, source_address, StartFrom};
 use super::sql::{self, quote};
 use crate::pool::BackendConn;
 use crate::topology::BackendNode;
@@ -94,9 +94,7 @@ impl Change<'_> {
         source: &Arc<BackendNode>,
         pos: &str,
     ) -> Result<(), ChangeError> {
-        let (host, port) = source.host_port().ok_or_else(|| {
-            ChangeError::Refused(format!("cannot split address {}", source.address))
-        })?;
+        let (host, port) = source_address(source)?;
         let change = change_master(
             host,
             port,

@@ -28,7 +28,27 @@ use super::sql::{self, quote, SqlError};
 use crate::pool::{BackendConn, Login};
 use crate::topology::{BackendNode, Topology};
 
-pub(super) const LOCK: &str = "'dbrouterd.topology'";
+const LOCK: &str = "'dbrouterd.topology'";
+
+/// Takes the topology lock on `node` over `conn` (held until released or the connection
+/// closes); `Busy` when another dbrouterd holds it.
+pub(super) async fn take_lock(
+    conn: &mut BackendConn,
+    node: &BackendNode,
+) -> Result<(), ChangeError> {
+    let got = sql::query(conn, &format!("SELECT GET_LOCK({LOCK}, 0)")).await?;
+    if got.first(0) != Some("1") {
+        return Err(ChangeError::Busy {
+            backend: node.name.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// Releases the topology lock taken over `conn`; best effort (closing it releases it too).
+pub(super) async fn release_lock(conn: &mut BackendConn) {
+    let _ = sql::execute(conn, &format!("DO RELEASE_LOCK({LOCK})")).await;
+}
 const POLL: Duration = Duration::from_millis(20);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -294,12 +314,7 @@ impl Change<'_> {
     /// recorded our epoch (or a newer one) already.
     async fn lock(&self, to: &Arc<BackendNode>, epoch: u64) -> Result<BackendConn, ChangeError> {
         let mut new = self.connect(to).await?;
-        let got = sql::query(&mut new, &format!("SELECT GET_LOCK({LOCK}, 0)")).await?;
-        if got.first(0) != Some("1") {
-            return Err(ChangeError::Busy {
-                backend: to.name.clone(),
-            });
-        }
+        take_lock(&mut new, to).await?;
         match sql::query(&mut new, "SELECT epoch FROM ha.topology WHERE id = 1").await {
             Ok(rows) => {
                 if let Some(seen) = rows.first(0).and_then(|e| e.parse::<u64>().ok()) {
@@ -405,7 +420,7 @@ impl Change<'_> {
         if let Err(e) = sql::execute(new, "RESET SLAVE ALL").await {
             warn!(backend = %to.name, error = %e, "the promoted server keeps its stopped replication configuration (RESET SLAVE ALL needs the RELOAD privilege for the monitor account)");
         }
-        let _ = sql::execute(new, &format!("DO RELEASE_LOCK({LOCK})")).await;
+        release_lock(new).await;
         self.topology.designate(to.index, epoch);
         self.topology.set_writer(Some(to.index));
         Ok(())

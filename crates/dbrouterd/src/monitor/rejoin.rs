@@ -1,5 +1,5 @@
-//! `failover.auto_rejoin`: a server a topology change left behind (see the rule in
-//! [`super::state`]) becomes a replica of the writer again, as MaxScale's `auto_rejoin` does,
+//! `failover.auto_rejoin`: a server a topology change left behind (the rule is in
+//! [`super::left_behind`]) becomes a replica of the writer again, as MaxScale's `auto_rejoin` does,
 //! so that the database layer has its standby back without an operator.
 //!
 //! Only when that cannot lose or mix up anything: the server is read-only, and every GTID of
@@ -17,8 +17,8 @@ use serde_json::{json, Value};
 use tracing::{info, warn};
 
 use super::gtid::BinlogState;
-use super::promote::{Change, ChangeError, LOCK};
-use super::repoint::{change_master, replicate, StartFrom};
+use super::promote::{release_lock, take_lock, Change, ChangeError};
+use super::repoint::{change_master, replicate, source_address, StartFrom};
 use super::sql;
 use super::state::Decision;
 use super::Monitor;
@@ -129,16 +129,9 @@ impl Change<'_> {
             .replication
             .as_ref()
             .ok_or_else(|| ChangeError::Refused("no replication account configured".into()))?;
-        let (host, port) = writer.host_port().ok_or_else(|| {
-            ChangeError::Refused(format!("cannot split address {}", writer.address))
-        })?;
+        let (host, port) = source_address(writer)?;
         let mut w = self.connect(writer).await?;
-        let got = sql::query(&mut w, &format!("SELECT GET_LOCK({LOCK}, 0)")).await?;
-        if got.first(0) != Some("1") {
-            return Err(ChangeError::Busy {
-                backend: writer.name.clone(),
-            });
-        }
+        take_lock(&mut w, writer).await?;
         let state = sql::query(&mut w, "SELECT @@gtid_binlog_state").await?;
         let state =
             BinlogState::parse(state.first(0).unwrap_or_default()).map_err(ChangeError::Refused)?;
@@ -172,7 +165,7 @@ impl Change<'_> {
             self.limits.replication_ssl,
         );
         replicate(&mut n, &change).await?;
-        let _ = sql::execute(&mut w, &format!("DO RELEASE_LOCK({LOCK})")).await;
+        release_lock(&mut w).await;
         Ok(position)
     }
 }

@@ -18,8 +18,9 @@ impl Change<'_> {
     /// Points every other reachable replica (and, after a switchover, the old writer) at the
     /// new writer by GTID. Best effort: a replica that cannot be repointed is reported.
     pub(super) async fn repoint(&self, plan: &Plan, to: &Arc<BackendNode>) -> Value {
-        let Some((host, port)) = to.host_port() else {
-            return json!({"error": format!("cannot split address {}", to.address)});
+        let (host, port) = match source_address(to) {
+            Ok(address) => address,
+            Err(e) => return json!({"error": e.to_string()}),
         };
         let mut out = serde_json::Map::new();
         for node in &self.topology.nodes {
@@ -66,6 +67,12 @@ impl Change<'_> {
         }
         Value::Object(out)
     }
+}
+
+/// `node`'s host and port, as a replica's `CHANGE MASTER` names its source.
+pub(super) fn source_address(node: &BackendNode) -> Result<(&str, u16), ChangeError> {
+    node.host_port()
+        .ok_or_else(|| ChangeError::Refused(format!("cannot split address {}", node.address)))
 }
 
 /// Where a server's replication starts on its new source (`MASTER_USE_GTID`).

@@ -21,7 +21,7 @@ use crate::topology::BackendNode;
 /// The old writer's semi-sync master settings, to give the new writer.
 pub(super) struct SemiSyncMaster {
     wait_point: String,
-    timeout_ms: String,
+    timeout_ms: u64,
 }
 
 impl Change<'_> {
@@ -45,7 +45,10 @@ impl Change<'_> {
                     .get(0, "wait_point")
                     .unwrap_or("AFTER_SYNC")
                     .to_string(),
-                timeout_ms: rows.get(0, "timeout_ms").unwrap_or("10000").to_string(),
+                timeout_ms: rows
+                    .get(0, "timeout_ms")
+                    .and_then(|t| t.parse().ok())
+                    .unwrap_or(10_000),
             };
             for statement in [
                 "SET GLOBAL rpl_semi_sync_master_enabled = OFF",
@@ -73,13 +76,15 @@ impl Change<'_> {
     ) -> Value {
         let set = async {
             let mut conn = self.connect(new).await?;
-            let timeout: u64 = settings.timeout_ms.parse().unwrap_or(10_000);
             for statement in [
                 format!(
                     "SET GLOBAL rpl_semi_sync_master_wait_point = {}",
                     quote(&settings.wait_point)
                 ),
-                format!("SET GLOBAL rpl_semi_sync_master_timeout = {timeout}"),
+                format!(
+                    "SET GLOBAL rpl_semi_sync_master_timeout = {}",
+                    settings.timeout_ms
+                ),
                 "SET GLOBAL rpl_semi_sync_slave_enabled = OFF".to_string(),
                 "SET GLOBAL rpl_semi_sync_master_enabled = ON".to_string(),
             ] {

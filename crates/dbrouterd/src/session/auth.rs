@@ -128,7 +128,8 @@ async fn check_caching_sha2(
     // Only the hash is known: the fast path cannot be checked, the cleartext can.
     client.send(&[AUTH_MORE_DATA, PERFORM_FULL_AUTH]).await?;
     let mut answer = client.read_packet().await?.payload.to_vec();
-    let Some(key) = rsa.filter(|_| !client.is_tls()) else {
+    // The caller passed a key only for a client without TLS.
+    let Some(key) = rsa else {
         return Ok(verify_cleartext(user, scramble, parse_cleartext(&answer)));
     };
     if answer == [REQUEST_PUBLIC_KEY] {
