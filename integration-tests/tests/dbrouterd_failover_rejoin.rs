@@ -5,7 +5,9 @@
 //! made a replica of the new writer. The old primary comes back holding a transaction no other
 //! server received: it stays fenced, not replicating, with the transaction named in the log.
 //! Once an operator has discarded that transaction it is rejoined, and when the new writer
-//! dies in turn the old primary takes over again with every acknowledged write.
+//! dies in turn the old primary takes over again with every acknowledged write. Semi-sync,
+//! which the failover lost with the old primary, is back once the old primary acknowledges as a
+//! replica of the new writer.
 
 mod dbrouterd_failover_support;
 
@@ -13,7 +15,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dbrouterd_failover_support::{
-    create_kept, server_id_of, wait_blocking, write_kept as write, Router, MONITOR,
+    create_kept, server_id_of, wait_blocking, wait_semi_sync_on, write_kept as write, Router,
+    MONITOR,
 };
 use integration_tests::mariadb::DbTopology;
 
@@ -91,22 +94,39 @@ async fn scenario() {
 
     // db4 is down during the failover. db1 commits row 99, which no other server receives,
     // and dies.
-    let before_99 = on_db(&db, "a transaction only db1 has, then db1 killed", |d| {
+    on_db(&db, "a transaction only db1 has, then db1 killed", |d| {
         d.wait_replicated(WAIT)?;
+        // Semi-sync stays enabled (the monitor remembers it for the next writer), but once no
+        // semi-sync replica is connected db1 commits without waiting.
+        d.root_sql(
+            d.primary(),
+            "SET GLOBAL rpl_semi_sync_master_wait_no_slave = OFF",
+        )?;
         d.kill(&d.servers()[REPLICA2])?;
         for i in [STANDBY, REPLICA1] {
             d.root_sql(&d.servers()[i], "STOP SLAVE IO_THREAD")?;
         }
-        let before = d.root_sql(d.primary(), "SELECT @@gtid_binlog_pos")?;
-        d.root_sql(
-            d.primary(),
-            "SET GLOBAL rpl_semi_sync_master_enabled = OFF; INSERT INTO appdb.kept VALUES (99)",
-        )?;
-        d.kill(d.primary())?;
-        Ok(before)
+        integration_tests::wait_until("db1 without semi-sync replicas", WAIT, || {
+            let clients = d
+                .root_sql(
+                    d.primary(),
+                    "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS \
+                     WHERE VARIABLE_NAME = 'RPL_SEMI_SYNC_MASTER_CLIENTS'",
+                )
+                .ok()?;
+            (clients == "0").then_some(())
+        });
+        d.root_sql(d.primary(), "INSERT INTO appdb.kept VALUES (99)")?;
+        d.kill(d.primary())
     })
     .await;
     wait_writer(&router, "db2").await;
+    // Where db1's transactions that db2 lacks begin: what db2 applied from db1 (a heartbeat
+    // the monitor wrote on db1 after db2 stopped receiving may precede row 99).
+    let before_99 = on_db(&db, "db2's position in db1's transactions", |d| {
+        d.root_sql(d.standby(), "SELECT @@gtid_slave_pos")
+    })
+    .await;
     write(&router, 2).await;
     let promoted = on_db(&db, "db2's replication", |d| d.replica_status(d.standby())).await;
     assert!(
@@ -196,6 +216,28 @@ async fn scenario() {
     })
     .await;
     assert_eq!(read_only, "1", "a rejoined server stays read-only");
+
+    // db1, which can take over, acknowledges db2's commits, and db2 waits for it with db1's
+    // old settings: semi-sync is back, so db2's death loses nothing either.
+    wait_semi_sync_on(&router, "db2").await;
+    let (wait_point, acknowledges) = on_db(&db, "semi-sync settings", |d| {
+        Ok((
+            d.root_sql(
+                d.standby(),
+                "SELECT @@global.rpl_semi_sync_master_wait_point",
+            )?,
+            d.root_sql(d.primary(), "SELECT @@global.rpl_semi_sync_slave_enabled")?,
+        ))
+    })
+    .await;
+    assert_eq!(wait_point, "AFTER_SYNC", "db2 waits as db1 did");
+    assert_eq!(acknowledges, "1", "db1 acknowledges");
+    let log = router.daemon.log_text();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("semi-sync moved to the new writer") && l.contains("writer=db2")),
+        "semi-sync turned on at db2 in the log:\n{log}"
+    );
 
     // db2 dies: db1, a replica again, takes over with every acknowledged write.
     on_db(&db, "db1 caught up, then db2 killed", |d| {

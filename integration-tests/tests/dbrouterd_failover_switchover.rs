@@ -101,20 +101,6 @@ async fn more_commits(ledger: &Arc<Mutex<Ledger>>, n: usize, what: &str) {
     .await;
 }
 
-/// Waits until status shows `writer`'s commits waiting for a semi-synchronous replica.
-async fn wait_semi_sync_on(router: &Arc<Router>, writer: &'static str) {
-    let r = router.clone();
-    dbrouterd_failover_support::wait_blocking(
-        &format!("semi-sync active on {writer}"),
-        Duration::from_secs(30),
-        move || {
-            let s = r.backend(writer)["semi_sync"].clone();
-            (s["active"] == true && s["clients"].as_u64().unwrap_or(0) >= 1).then_some(())
-        },
-    )
-    .await;
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn switchover_there_and_back_under_load_fails_no_transaction() {
     dbrouterd_failover_support::within(SCENARIO_LIMIT, scenario()).await;
@@ -172,7 +158,7 @@ async fn scenario() {
     assert_eq!(router.writer().as_deref(), Some("db2"));
     // Semi-sync moved with the writer: db2's commits wait for db1's acknowledgement.
     assert_eq!(answer["data"]["semi_sync"], "moved", "{answer}");
-    wait_semi_sync_on(&router, "db2").await;
+    dbrouterd_failover_support::wait_semi_sync_on(&router, "db2").await;
     more_commits(&ledger, 100, "transactions on db2").await;
 
     // db2 → db1 with hactl, the way an operator does it.
@@ -199,7 +185,7 @@ async fn scenario() {
     assert!(out.status.success(), "hactl: {text}");
     assert!(text.contains("db1"), "hactl: {text}");
     assert_eq!(router.writer().as_deref(), Some("db1"));
-    wait_semi_sync_on(&router, "db1").await;
+    dbrouterd_failover_support::wait_semi_sync_on(&router, "db1").await;
     more_commits(&ledger, 100, "transactions on db1 again").await;
 
     // backend.drain takes a replica out of reads, backend.enable brings it back. Both

@@ -311,7 +311,7 @@ impl Topology {
                     "sessions_using": n.in_use.load(Ordering::Relaxed),
                     "open_transactions": n.open_transactions.load(Ordering::Relaxed),
                     "queries_per_second": o.queries_per_second,
-                    "semi_sync": o.semi_sync.map(|s| json!({ "active": s.active, "clients": s.clients })),
+                    "semi_sync": o.semi_sync.map(|s| json!({ "active": s.active, "clients": s.clients, "enabled": s.master.is_some() })),
                 })
             })
             .collect()

@@ -192,6 +192,20 @@ pub async fn wait_blocking<T: Send + 'static>(
         .expect("poll task")
 }
 
+/// Waits until status shows `writer`'s commits waiting for a semi-synchronous replica.
+pub async fn wait_semi_sync_on(router: &std::sync::Arc<Router>, writer: &'static str) {
+    let r = router.clone();
+    wait_blocking(
+        &format!("semi-sync active on {writer}"),
+        Duration::from_secs(30),
+        move || {
+            let s = r.backend(writer)["semi_sync"].clone();
+            (s["active"] == true && s["clients"].as_u64().unwrap_or(0) >= 1).then_some(())
+        },
+    )
+    .await;
+}
+
 /// `@@server_id` of the server answering `sql` on a fresh connection.
 pub async fn server_id_of(opts: &Opts, sql: &str) -> Result<u32, mysql_async::Error> {
     let mut c = Conn::new(opts.clone()).await?;

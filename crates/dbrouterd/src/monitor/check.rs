@@ -41,8 +41,49 @@ pub struct SemiSync {
     /// `Rpl_semi_sync_master_status`: ON while commits wait for a replica's acknowledgement
     /// (OFF when disabled, or fallen back to asynchronous after a timeout).
     pub active: bool,
-    /// `Rpl_semi_sync_master_clients`: semi-synchronous replicas connected.
+    /// `Rpl_semi_sync_master_clients`: semi-synchronous replicas connected (counted also
+    /// while the master side is disabled).
     pub clients: u32,
+    /// `rpl_semi_sync_master_enabled`, with the settings commits wait under (`None`: disabled,
+    /// or the variables could not be read).
+    pub master: Option<SemiSyncMaster>,
+}
+
+/// A semi-synchronous master's settings, as a new writer takes them from the old one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SemiSyncMaster {
+    pub wait_point: WaitPoint,
+    /// `rpl_semi_sync_master_timeout`: how long a commit waits before the master falls back
+    /// to asynchronous replication.
+    pub timeout_ms: u64,
+}
+
+/// `rpl_semi_sync_master_wait_point`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitPoint {
+    /// The commit waits before the storage engine commits (lossless).
+    AfterSync,
+    /// The commit waits after the storage engine committed (MariaDB's default).
+    AfterCommit,
+}
+
+impl WaitPoint {
+    pub fn parse(text: &str) -> Option<WaitPoint> {
+        if text.eq_ignore_ascii_case("AFTER_SYNC") {
+            Some(WaitPoint::AfterSync)
+        } else if text.eq_ignore_ascii_case("AFTER_COMMIT") {
+            Some(WaitPoint::AfterCommit)
+        } else {
+            None
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WaitPoint::AfterSync => "AFTER_SYNC",
+            WaitPoint::AfterCommit => "AFTER_COMMIT",
+        }
+    }
 }
 
 /// One check of one backend.

@@ -51,6 +51,7 @@ use check::Check;
 use metrics::MonitorMetrics;
 use probe::Prober;
 use promote::{Change, Kind, Limits, Plan};
+use semi_sync::{Keep, SemiSyncIntent};
 use settings::{limits_of, settings_of, ticker};
 use state::{Decision, MonitorState, NodeSpec};
 
@@ -104,6 +105,8 @@ pub struct Monitor {
     queries_seen: Vec<(u64, Instant)>,
     /// The writer's semi-sync as last logged (`None`: nothing logged yet).
     semi_sync_logged: Option<bool>,
+    /// The semi-sync settings the writer ran with, for the writer after a failover.
+    semi_sync_intent: Option<SemiSyncIntent>,
     /// Per backend, after a rejoin attempt: until when not to try again, unless its GTID
     /// position (the second) changes first, as when an operator resolved what stopped it.
     rejoin_after: Vec<Option<(Instant, String)>>,
@@ -154,6 +157,7 @@ impl Monitor {
             queries_seen: topology.nodes.iter().map(|_| (0, now)).collect(),
             rejoin_after: topology.nodes.iter().map(|_| None).collect(),
             semi_sync_logged: None,
+            semi_sync_intent: None,
             shared,
             topology,
             probers,
@@ -229,6 +233,7 @@ impl Monitor {
         }
         let decision = self.state.observe(checks);
         self.apply(&decision).await;
+        self.keep_semi_sync(decision.writer).await;
         if let Some((from, to)) = decision.failover {
             let plan = Plan {
                 kind: Kind::Failover,
@@ -339,6 +344,28 @@ impl Monitor {
             warn!(writer = %writer, "writer's replication is asynchronous (Rpl_semi_sync_master_status OFF): a failover may lose the last acknowledged writes; enable rpl_semi_sync_master_enabled (wait point AFTER_SYNC) on the writer and rpl_semi_sync_slave_enabled on the standby");
         }
         self.semi_sync_logged = Some(s.active);
+    }
+
+    /// After a failover, turns semi-sync on at the new writer once a replica acknowledges
+    /// ([`semi_sync::keep`]).
+    async fn keep_semi_sync(&mut self, writer: Option<usize>) {
+        let Some(w) = writer else {
+            return;
+        };
+        let seen = self.state.last_check(w).and_then(|c| c.semi_sync);
+        if let Keep::Enable(settings) = semi_sync::keep(&mut self.semi_sync_intent, w, seen) {
+            let change = Change {
+                topology: &self.topology,
+                login: &self.login,
+                limits: &self.limits,
+            };
+            let writer = self.topology.nodes[w].clone();
+            let _ = tokio::time::timeout(
+                self.limits.switchover_timeout,
+                change.enable_semi_sync(settings, &writer),
+            )
+            .await;
+        }
     }
 
     /// `db.switchover` / `db.failover`.

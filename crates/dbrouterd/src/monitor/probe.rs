@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tracing::debug;
 
-use super::check::{Check, EpochRecord, Replication, SemiSync};
+use super::check::{Check, EpochRecord, Replication, SemiSync, SemiSyncMaster, WaitPoint};
 use super::sql::{self, Rows, SqlError};
 use crate::pool::{BackendConn, Login};
 use crate::topology::BackendNode;
@@ -24,6 +24,12 @@ const HEARTBEAT_READ: &str =
 
 const SEMI_SYNC_STATUS: &str = "SHOW GLOBAL STATUS WHERE Variable_name IN \
      ('Rpl_semi_sync_master_status', 'Rpl_semi_sync_master_clients')";
+
+/// The semi-sync master's settings, read with [`semi_sync_master`].
+pub const SEMI_SYNC_SETTINGS: &str =
+    "SELECT @@global.rpl_semi_sync_master_enabled + 0 AS enabled, \
+     @@global.rpl_semi_sync_master_wait_point AS wait_point, \
+     @@global.rpl_semi_sync_master_timeout AS timeout_ms";
 
 /// The monitor's connection to one backend.
 pub struct Prober {
@@ -116,6 +122,15 @@ impl Prober {
                     debug!(backend = %self.node.name, error = %e, "semi-sync status not read")
                 }
             }
+            if let Some(s) = check.semi_sync.as_mut() {
+                match sql::query(conn, SEMI_SYNC_SETTINGS).await {
+                    Ok(rows) => s.master = semi_sync_master(&rows),
+                    Err(e @ SqlError::Conn(_)) => return Err(e),
+                    Err(e) => {
+                        debug!(backend = %self.node.name, error = %e, "semi-sync settings not read")
+                    }
+                }
+            }
         }
         Ok(check)
     }
@@ -159,6 +174,24 @@ pub fn semi_sync(rows: &Rows) -> Option<SemiSync> {
         clients: value("Rpl_semi_sync_master_clients")
             .and_then(|c| c.parse().ok())
             .unwrap_or(0),
+        master: None,
+    })
+}
+
+/// The row of [`SEMI_SYNC_SETTINGS`]: the master side's settings when it is enabled.
+pub fn semi_sync_master(rows: &Rows) -> Option<SemiSyncMaster> {
+    if rows.get(0, "enabled") != Some("1") {
+        return None;
+    }
+    Some(SemiSyncMaster {
+        wait_point: rows
+            .get(0, "wait_point")
+            .and_then(WaitPoint::parse)
+            .unwrap_or(WaitPoint::AfterSync),
+        timeout_ms: rows
+            .get(0, "timeout_ms")
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(10_000),
     })
 }
 
@@ -224,16 +257,47 @@ mod tests {
             semi_sync(&rows("ON", "1")),
             Some(SemiSync {
                 active: true,
-                clients: 1
+                clients: 1,
+                master: None,
             })
         );
         assert_eq!(
             semi_sync(&rows("OFF", "x")),
             Some(SemiSync {
                 active: false,
-                clients: 0
+                clients: 0,
+                master: None,
             })
         );
         assert_eq!(semi_sync(&Rows::default()), None);
+    }
+
+    #[test]
+    fn semi_sync_master_settings_are_read_only_when_enabled() {
+        let row = |enabled: &str, wait_point: &str, timeout: &str| Rows {
+            columns: vec!["enabled".into(), "wait_point".into(), "timeout_ms".into()],
+            rows: vec![vec![
+                Some(enabled.into()),
+                Some(wait_point.into()),
+                Some(timeout.into()),
+            ]],
+        };
+        assert_eq!(
+            semi_sync_master(&row("1", "AFTER_COMMIT", "2500")),
+            Some(SemiSyncMaster {
+                wait_point: WaitPoint::AfterCommit,
+                timeout_ms: 2500
+            })
+        );
+        // What cannot be read takes the lossless wait point and the server's default timeout.
+        assert_eq!(
+            semi_sync_master(&row("1", "later", "soon")),
+            Some(SemiSyncMaster {
+                wait_point: WaitPoint::AfterSync,
+                timeout_ms: 10_000
+            })
+        );
+        assert_eq!(semi_sync_master(&row("0", "AFTER_SYNC", "10000")), None);
+        assert_eq!(semi_sync_master(&Rows::default()), None);
     }
 }

@@ -162,7 +162,7 @@ impl Change<'_> {
         };
         let repointed = self.repoint(plan, &to).await;
         let semi_sync = match semi_sync {
-            Some(settings) => self.promote_semi_sync(settings, &to).await,
+            Some(settings) => self.enable_semi_sync(settings, &to).await,
             None => Value::Null,
         };
         Ok(json!({

@@ -19,9 +19,11 @@ use tracing::{info, warn};
 use super::gtid::BinlogState;
 use super::promote::{release_lock, take_lock, Change, ChangeError};
 use super::repoint::{change_master, replicate, source_address, StartFrom};
+use super::semi_sync::acknowledge_as_replica;
 use super::sql;
 use super::state::Decision;
 use super::Monitor;
+use crate::config::Role;
 use crate::topology::BackendNode;
 
 /// How long after a rejoin attempt the monitor waits before it tries that server again (its
@@ -94,13 +96,18 @@ impl Monitor {
             login: &self.login,
             limits: &self.limits,
         };
-        let result =
-            tokio::time::timeout(self.limits.switchover_timeout, change.rejoin(node, writer))
-                .await
-                .unwrap_or_else(|_| Err(ChangeError::Refused("timed out".into())));
+        // A server that could take over acknowledges the writer's commits, when the cluster
+        // runs semi-sync; the writer's side follows once it is connected (`keep_semi_sync`).
+        let acknowledges = self.semi_sync_intent.is_some() && node.role != Role::Replica;
+        let result = tokio::time::timeout(
+            self.limits.switchover_timeout,
+            change.rejoin(node, writer, acknowledges),
+        )
+        .await
+        .unwrap_or_else(|_| Err(ChangeError::Refused("timed out".into())));
         let outcome = match &result {
             Ok(position) => {
-                info!(backend = %node.name, writer = %writer.name, from = %position, by, "rejoined: replicates from the writer again");
+                info!(backend = %node.name, writer = %writer.name, from = %position, by, semi_sync = acknowledges, "rejoined: replicates from the writer again");
                 "ok"
             }
             Err(ChangeError::Busy { .. }) => return result,
@@ -118,11 +125,13 @@ impl Monitor {
 }
 
 impl Change<'_> {
-    /// Makes `node` replicate from `writer`; answers the position it starts from.
+    /// Makes `node` replicate from `writer`, as a semi-sync replica when it `acknowledges`;
+    /// answers the position it starts from.
     pub(super) async fn rejoin(
         &self,
         node: &Arc<BackendNode>,
         writer: &Arc<BackendNode>,
+        acknowledges: bool,
     ) -> Result<String, ChangeError> {
         let (user, password) = self
             .limits
@@ -164,6 +173,11 @@ impl Change<'_> {
             StartFrom::CurrentPos,
             self.limits.replication_ssl,
         );
+        if acknowledges {
+            if let Err(e) = acknowledge_as_replica(&mut n).await {
+                warn!(backend = %node.name, error = %e, "the rejoined server does not acknowledge semi-synchronously");
+            }
+        }
         replicate(&mut n, &change).await?;
         release_lock(&mut w).await;
         Ok(position)
