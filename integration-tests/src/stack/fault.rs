@@ -252,7 +252,7 @@ fn repair(stack: &mut Stack, fault: Fault, master: usize) -> Result<()> {
         Fault::Replica => stack.db.restart("replica1")?,
         // The killed primary is started again, as a replica: its crash recovery drops what its
         // standby never acknowledged, and dbrouterd (failover.auto_rejoin) fences it and makes
-        // it a replica of the new writer.
+        // it a semi-synchronous replica of the new writer.
         Fault::Primary => {
             stack.db.restart_as_replica("primary")?;
             let db = &stack.db;
@@ -268,6 +268,22 @@ fn repair(stack: &mut Stack, fault: Fault, master: usize) -> Result<()> {
                         )
                         .ok()?;
                     (running == "1:ON").then_some(())
+                },
+            );
+            // It acknowledges the new writer's commits, and the new writer waits for it again.
+            wait_until(
+                "the new writer's commits to wait for the old primary (semi-sync back)",
+                Duration::from_secs(30),
+                || {
+                    let semi_sync = db
+                        .root_sql(
+                            "standby",
+                            "SELECT GROUP_CONCAT(VARIABLE_VALUE ORDER BY VARIABLE_NAME) FROM \
+                             information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME IN \
+                             ('RPL_SEMI_SYNC_MASTER_CLIENTS', 'RPL_SEMI_SYNC_MASTER_STATUS')",
+                        )
+                        .ok()?;
+                    (semi_sync == "1,ON").then_some(())
                 },
             );
         }
