@@ -1,8 +1,9 @@
 //! Chaos at the database layer, on the whole stack (integration_tests::stack) under client
 //! traffic:
 //! - a read replica is killed and started again: dbrouterd moves reads to the other replica;
-//! - the primary is killed (and left dead): dbrouterd's monitor confirms it down and fails over to
-//!   the standby, which takes the writes from then on.
+//! - the primary is killed: dbrouterd's monitor confirms it down and fails over to the standby,
+//!   which takes the writes from then on; started again as a replica, the old primary is
+//!   rejoined (`auto_rejoin`) and acknowledges the new writer's commits semi-synchronously.
 //!
 //! Either way no read fails at all, writes work again, and every write the client saw
 //! acknowledged is on the writer afterwards. The scenarios run one after the other (each on its
