@@ -31,9 +31,22 @@ async fn wait_semi_sync(router: &Arc<Router>, active: bool) {
         Duration::from_secs(30),
         move || {
             let s = r.backend("db1")["semi_sync"].clone();
-            let shown = s["active"] == active && (!active || s["clients"].as_u64() >= Some(1));
+            let shown = s["active"] == active
+                && s["enabled"] == active
+                && (!active || s["clients"].as_u64() >= Some(1));
             let metric = format!("dbrouterd_writer_semi_sync {}", i64::from(active));
-            (shown && r.metrics().lines().any(|l| l == metric)).then_some(())
+            // hactl status shows it in the summary.
+            let summary = r.status()["summary"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let said = if active {
+                "writer db1 (semi-sync, 1 replica)"
+            } else {
+                "writer db1 (asynchronous)"
+            };
+            (shown && summary.contains(said) && r.metrics().lines().any(|l| l == metric))
+                .then_some(())
         },
     )
     .await;

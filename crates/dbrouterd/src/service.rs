@@ -172,8 +172,20 @@ impl Service for Dbrouterd {
             topology.epoch(),
             topology
                 .writer()
-                .map(|w| w.name.as_str())
-                .unwrap_or("none (writes held)"),
+                .map(|w| {
+                    // Whether its commits wait for a replica, when the monitor read it.
+                    let replication = match w.observed().semi_sync {
+                        Some(s) if s.active => format!(
+                            " (semi-sync, {} replica{})",
+                            s.clients,
+                            if s.clients == 1 { "" } else { "s" }
+                        ),
+                        Some(_) => " (asynchronous)".to_string(),
+                        None => String::new(),
+                    };
+                    format!("{}{replication}", w.name)
+                })
+                .unwrap_or_else(|| "none (writes held)".to_string()),
             topology
                 .nodes
                 .iter()
