@@ -55,6 +55,9 @@ use semi_sync::{Keep, SemiSyncIntent};
 use settings::{limits_of, settings_of, ticker};
 use state::{Decision, MonitorState, NodeSpec};
 
+/// How long after a failed attempt the monitor tries again to turn the writer's semi-sync on.
+const SEMI_SYNC_RETRY: Duration = Duration::from_secs(30);
+
 /// What the control channel asks the monitor for.
 pub enum Requested {
     /// A switchover or failover to `to` (`None`: the eligible standby that received the most).
@@ -107,6 +110,8 @@ pub struct Monitor {
     semi_sync_logged: Option<bool>,
     /// The semi-sync settings the writer ran with, for the writer after a failover.
     semi_sync_intent: Option<SemiSyncIntent>,
+    /// After a failed attempt to turn the writer's semi-sync on: not again before then.
+    semi_sync_retry_at: Option<Instant>,
     /// Per backend, after a rejoin attempt: until when not to try again, unless its GTID
     /// position (the second) changes first, as when an operator resolved what stopped it.
     rejoin_after: Vec<Option<(Instant, String)>>,
@@ -158,6 +163,7 @@ impl Monitor {
             rejoin_after: topology.nodes.iter().map(|_| None).collect(),
             semi_sync_logged: None,
             semi_sync_intent: None,
+            semi_sync_retry_at: None,
             shared,
             topology,
             probers,
@@ -353,19 +359,28 @@ impl Monitor {
             return;
         };
         let seen = self.state.last_check(w).and_then(|c| c.semi_sync);
-        if let Keep::Enable(settings) = semi_sync::keep(&mut self.semi_sync_intent, w, seen) {
-            let change = Change {
-                topology: &self.topology,
-                login: &self.login,
-                limits: &self.limits,
-            };
-            let writer = self.topology.nodes[w].clone();
-            let _ = tokio::time::timeout(
-                self.limits.switchover_timeout,
-                change.enable_semi_sync(settings, &writer),
-            )
-            .await;
+        let Keep::Enable(settings) = semi_sync::keep(&mut self.semi_sync_intent, w, seen) else {
+            return;
+        };
+        if self.semi_sync_retry_at.is_some_and(|t| Instant::now() < t) {
+            return;
         }
+        let change = Change {
+            topology: &self.topology,
+            login: &self.login,
+            limits: &self.limits,
+        };
+        let writer = self.topology.nodes[w].clone();
+        let done = tokio::time::timeout(
+            self.limits.switchover_timeout,
+            change.enable_semi_sync(settings, &writer),
+        )
+        .await;
+        // A refusal (no REPLICATION MASTER ADMIN) is logged once per retry, not every round.
+        self.semi_sync_retry_at = match done {
+            Ok(answer) if answer == "moved" => None,
+            _ => Some(Instant::now() + SEMI_SYNC_RETRY),
+        };
     }
 
     /// `db.switchover` / `db.failover`.
