@@ -378,7 +378,7 @@ impl Monitor {
         .await;
         // A refusal (no REPLICATION MASTER ADMIN) is logged once per retry, not every round.
         self.semi_sync_retry_at = match done {
-            Ok(answer) if answer == "moved" => None,
+            Ok(Ok(())) => None,
             _ => Some(Instant::now() + SEMI_SYNC_RETRY),
         };
     }

@@ -162,7 +162,10 @@ impl Change<'_> {
         };
         let repointed = self.repoint(plan, &to).await;
         let semi_sync = match semi_sync {
-            Some(settings) => self.enable_semi_sync(settings, &to).await,
+            Some(settings) => match self.enable_semi_sync(settings, &to).await {
+                Ok(()) => json!("moved"),
+                Err(e) => json!(format!("failed: {e}")),
+            },
             None => Value::Null,
         };
         Ok(json!({

@@ -20,7 +20,6 @@
 
 use std::sync::Arc;
 
-use serde_json::{json, Value};
 use tracing::{info, warn};
 
 use super::check::{SemiSync, SemiSyncMaster};
@@ -102,12 +101,12 @@ impl Change<'_> {
     }
 
     /// The writer's commits wait for a replica's acknowledgement, with `settings` (the old
-    /// writer's wait point and timeout). Answers what was done, for the report.
+    /// writer's wait point and timeout). Logs the outcome.
     pub(super) async fn enable_semi_sync(
         &self,
         settings: SemiSyncMaster,
         writer: &Arc<BackendNode>,
-    ) -> Value {
+    ) -> Result<(), ChangeError> {
         let set = async {
             let mut conn = self.connect(writer).await?;
             for statement in [
@@ -126,16 +125,16 @@ impl Change<'_> {
             }
             Ok::<_, ChangeError>(())
         };
-        match set.await {
+        let result = set.await;
+        match &result {
             Ok(()) => {
-                info!(writer = %writer.name, wait_point = settings.wait_point.as_str(), "writer's commits wait for a semi-synchronous replica again (semi-sync moved to the new writer)");
-                json!("moved")
+                info!(writer = %writer.name, wait_point = settings.wait_point.as_str(), "writer's commits wait for a semi-synchronous replica again (semi-sync moved to the new writer)")
             }
             Err(e) => {
-                warn!(writer = %writer.name, error = %e, "semi-synchronous replication not moved to the new writer");
-                json!(format!("failed: {e}"))
+                warn!(writer = %writer.name, error = %e, "semi-synchronous replication not moved to the new writer")
             }
         }
+        result
     }
 }
 
